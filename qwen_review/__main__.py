@@ -1,0 +1,3 @@
+from qwen_review.cli import main
+
+raise SystemExit(main())

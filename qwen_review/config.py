@@ -1,0 +1,130 @@
+"""Settings, resolved once: flags > environment > config file > defaults."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qwen_review.errors import ConfigError
+
+CONFIG_FILE = ".qwen-review.toml"
+FailOn = Literal["none", "info", "low", "medium", "high", "critical"]
+
+
+class Settings(BaseModel):
+    """Every setting a run uses; the keys of `.qwen-review.toml` are exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    base_url: str | None = None
+    provider: Literal["openai", "qwen-oauth"] | None = None
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    default_excludes: bool = True
+    max_file_size: int = Field(default=1_000_000, ge=0)
+    detect_copies: bool = False
+    fail_on: FailOn = "none"
+    on_error: Literal["fail", "warn"] = "fail"
+    language: str | None = None
+    instructions: str | None = None
+    templates_dir: str | None = None
+    max_inline_comments: int = Field(default=25, ge=0)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    max_prompt_tokens: int = Field(default=12_000, ge=1_000)
+    timeout: float = Field(default=300.0, gt=0)
+    cache: bool = True
+    telemetry: bool = False
+    review_drafts: bool = False
+    review_during_merge: bool = False
+
+
+# Variables read for a key when no flag sets it; first one set wins.
+ENV_KEYS: dict[str, tuple[str, ...]] = {
+    "model": ("QWEN_REVIEW_MODEL", "OPENAI_MODEL", "QWEN_MODEL"),
+    "base_url": ("QWEN_REVIEW_BASE_URL", "OPENAI_BASE_URL"),
+    "provider": ("QWEN_REVIEW_PROVIDER",),
+    "fail_on": ("QWEN_REVIEW_FAIL_ON",),
+    "on_error": ("QWEN_REVIEW_ON_ERROR",),
+    "language": ("QWEN_REVIEW_LANGUAGE",),
+    "concurrency": ("QWEN_REVIEW_CONCURRENCY",),
+    "timeout": ("QWEN_REVIEW_TIMEOUT",),
+    "telemetry": ("QWEN_REVIEW_TELEMETRY",),
+    "max_prompt_tokens": ("QWEN_REVIEW_MAX_PROMPT_TOKENS",),
+}
+
+
+def find_config_file(root: Path) -> Path | None:
+    """`.qwen-review.toml`, else a `pyproject.toml` that has `[tool.qwen-review]`."""
+    candidate = root / CONFIG_FILE
+    if candidate.is_file():
+        return candidate
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file() and "qwen-review" in pyproject.read_text(encoding="utf-8", errors="replace"):
+        return pyproject
+    return None
+
+
+def parse_config_text(text: str, source: str) -> dict[str, Any]:
+    """The qwen-review table of a TOML document (the whole document for .qwen-review.toml)."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    if source.endswith("pyproject.toml"):
+        table = document.get("tool", {}).get("qwen-review", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [tool.qwen-review] must be a table")
+        return table
+    return document
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    return parse_config_text(text, str(path))
+
+
+def resolve_settings(
+    file_values: Mapping[str, Any],
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    *,
+    source: str = "configuration",
+) -> Settings:
+    """Merge the layers in their documented order and validate the result."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = {key.replace("-", "_"): value for key, value in file_values.items()}
+    for key, names in ENV_KEYS.items():
+        for name in names:
+            value = env.get(name)
+            if value:
+                merged[key] = _env_value(key, value)
+                break
+    merged.update({key: value for key, value in flags.items() if value is not None})
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_error(exc, file_values)}") from exc
+
+
+def _env_value(key: str, value: str) -> Any:
+    if Settings.model_fields[key].annotation is bool:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def _first_error(exc: ValidationError, file_values: Mapping[str, Any]) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "?"
+    if error["type"] == "extra_forbidden":
+        known = ", ".join(sorted(Settings.model_fields))
+        return f"unknown key {key!r} (known keys: {known})"
+    return f"key {key!r}: {error['msg']}"
