@@ -1,0 +1,177 @@
+"""Command line: parse arguments, build settings, call the pipeline, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qwen_review import __version__, output
+from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, QwenReviewError, UsageError
+
+COMMANDS = ("review", "github", "auth", "install-hook", "uninstall-hook", "templates")
+FORMATS = ("text", "json", "markdown", "sarif")
+LEVELS = ("none", "info", "low", "medium", "high", "critical")
+
+REVIEW_EPILOG = """\
+revision forms:
+  (none)          the staged changes: the index against HEAD (the empty tree on an unborn branch)
+                    qwen-review
+  REV             what HEAD has that REV has not: merge-base(REV, HEAD) against HEAD
+                    qwen-review HEAD~1        the last commit
+                    qwen-review main          this branch's own changes, as a pull request shows them
+  COMMIT^!        that one commit against its first parent (a root commit against the empty tree)
+                    qwen-review 3f2a9c1^!
+  A..B            the tree of A against the tree of B
+                    qwen-review v1.2.0..v1.3.0
+  A...B           merge-base(A, B) against B
+                    qwen-review main...feature
+
+exit codes:
+  0    done; no finding at or above --fail-on
+  1    findings at or above --fail-on
+  2    usage, configuration or input error (not a repository, unknown revision,
+       no provider configured, bad config)
+  3    provider or publishing failure after retries, or no unit got a valid answer
+       (with --on-error warn: a warning on stderr and 0)
+  130  interrupted
+
+Configuration: .qwen-review.toml or [tool.qwen-review] in pyproject.toml at the
+repository root; flags > environment > config file > defaults.
+"""
+
+TOP_DESCRIPTION = """\
+Review git changes with a Qwen (or any OpenAI-compatible) model.
+
+commands:
+  review [REV]        review a revision, a range or the staged changes (the default command)
+  github              review the pull request of a GitHub Actions event (what action.yml runs)
+  auth                login | status | logout for Qwen OAuth
+  install-hook        install the native pre-commit (or --pre-push) hook
+  uninstall-hook      remove it
+  templates export    copy the default prompt templates to customise them
+
+Run `qwen-review review --help` for the revision forms and every review option.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwen-review", description=TOP_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"qwen-review {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    review = commands.add_parser(
+        "review", help="review changes (default)", epilog=REVIEW_EPILOG,
+        description="Review a revision, a range or the staged changes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    review.add_argument("rev", nargs="?", metavar="REV", help="revision or range (see below); default: staged changes")
+    review.add_argument("--staged", action="store_true", help="review the staged changes (index against HEAD)")
+    _add_run_options(review)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="do everything except call the model; the report shows exactly what would be sent")
+    parser.add_argument("-f", "--format", choices=FORMATS, default="text", help="report format (default: text)")
+    parser.add_argument("-o", "--output", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
+    parser.add_argument("--fail-on", choices=LEVELS, help="exit 1 when a finding is at or above LEVEL (default: none)")
+    parser.add_argument("--on-error", choices=("fail", "warn"),
+                        help="what a provider failure does: fail (exit 3, default) or warn (warning, exit 0)")
+    parser.add_argument("--provider", choices=("openai", "qwen-oauth"), help="force a provider instead of detecting it")
+    parser.add_argument("--model", help="model name (default: OPENAI_MODEL, QWEN_MODEL, config, a Qwen coder model)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, config, DashScope)")
+    parser.add_argument("--include", action="append", metavar="GLOB", help="review only paths matching GLOB (repeatable)")
+    parser.add_argument("--exclude", action="append", metavar="GLOB", help="do not review paths matching GLOB (repeatable)")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="config file (default: .qwen-review.toml or pyproject.toml)")
+    parser.add_argument("--instructions", metavar="TEXT", help="extra review instructions for the model")
+    parser.add_argument("--language", metavar="LANG", help="language of the review text, e.g. zh-CN")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="model requests in flight at once (default: 4)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="time budget for the model calls of a run (default: 300)")
+    parser.add_argument("--no-cache", action="store_true", help="do not reuse or store cached model answers")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors and the report")
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr (-vv: debug)")
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """`review` is the default command: `qwen-review HEAD~1` means `qwen-review review HEAD~1`."""
+    if not argv:
+        return ["review"]
+    first = argv[0]
+    if first in COMMANDS or first in ("-h", "--help", "--version"):
+        return argv
+    return ["review", *argv]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # argparse exits 2 on usage errors and 0 for --help/--version
+        return int(exc.code or 0)
+    verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
+    output.setup_logging(verbosity)
+    try:
+        return _dispatch(args)
+    except QwenReviewError as exc:
+        output.error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # an unexpected bug: one line, the traceback only with -v
+        output.log.debug("internal error", exc_info=True)
+        output.error(f"internal error: {type(exc).__name__}: {exc}",
+                     hint=None if verbosity > 0 else "run again with -v for details, and report it")
+        if verbosity > 0:
+            logging.getLogger("qwen_review").exception("traceback")
+        return EXIT_PROVIDER
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "review":
+        return _review(args)
+    raise UsageError(f"unknown command {args.command!r}")
+
+
+def _review(args: argparse.Namespace) -> int:
+    from qwen_review import engine
+
+    repo_path = Path.cwd()
+    plan = engine.plan_review(repo_path=repo_path, rev=args.rev, staged=args.staged)
+    if plan.nothing_to_review:
+        # The fast no-op: nothing changed, so no config, model client or credentials are touched.
+        return _finish_empty(args, plan)
+    settings = engine.load_settings(plan, config_path=args.config, flags=_flags(args))
+    review = engine.run(plan, settings, dry_run=args.dry_run, use_cache=not args.no_cache)
+    return engine.deliver(review, settings, fmt=args.format, output_path=args.output, quiet=args.quiet)
+
+
+def _finish_empty(args: argparse.Namespace, plan: Any) -> int:
+    from qwen_review import engine
+
+    if args.format == "text" and args.output is None:
+        if not args.quiet:
+            output.notice("nothing to review")
+        return 0
+    review = engine.empty_review(plan)
+    return engine.deliver(review, None, fmt=args.format, output_path=args.output, quiet=args.quiet)
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the options the user gave: unset flags must not hide environment or config values."""
+    return {
+        "fail_on": args.fail_on, "on_error": args.on_error, "provider": args.provider,
+        "model": args.model, "base_url": args.base_url, "include": args.include,
+        "exclude": args.exclude, "instructions": args.instructions, "language": args.language,
+        "concurrency": args.concurrency, "timeout": args.timeout,
+    }

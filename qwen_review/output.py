@@ -1,0 +1,67 @@
+"""Every write to the terminal or to a report file goes through here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("qwen_review")
+
+
+def setup_logging(verbosity: int) -> None:
+    """-q: errors only; default: warnings; -v: info; -vv: debug."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("qwen-review: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def error(message: str, hint: str | None = None) -> None:
+    print(f"qwen-review: error: {message}", file=sys.stderr)
+    if hint:
+        print(f"qwen-review: hint: {hint}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    print(f"qwen-review: warning: {message}", file=sys.stderr)
+
+
+def notice(message: str) -> None:
+    print(f"qwen-review: {message}", file=sys.stderr)
+
+
+def write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    if text and not text.endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def write_file_atomic(path: Path, text: str) -> None:
+    """Write all of `text` or nothing: a temporary file in the same directory, then a rename."""
+    path = path.expanduser()
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            if text and not text.endswith("\n"):
+                handle.write("\n")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def stdout_color() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"

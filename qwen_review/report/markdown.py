@@ -1,0 +1,222 @@
+"""The Markdown report a person reads in a PR step summary or a file, rendered from `report.md.j2`.
+
+Model text is untrusted Markdown: `neutralize` keeps it from pinging people,
+hiding content in HTML comments, or opening a code fence that swallows the rest
+of the report. The GitHub publisher reuses `neutralize`, `fence` and `code_span`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qwen_review import __version__
+from qwen_review.errors import ConfigError
+from qwen_review.review import SEVERITIES, Finding, Review, severity_rank
+
+if TYPE_CHECKING:
+    import jinja2
+
+TEMPLATE_NAME = "report.md.j2"
+
+BADGES = {"critical": "\U0001f6d1", "high": "\U0001f534", "medium": "\U0001f7e0", "low": "\U0001f7e1", "info": "\U0001f535"}
+
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+# `@name` or `@org/team` where GitHub would see a mention: not glued to a word before it.
+_MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
+# Any tag, comment, processing instruction or declaration: shown as text, never interpreted.
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+ZWJ = "\u200d"
+
+
+def neutralize(text: str) -> str:
+    """Make untrusted Markdown safe to embed: no mentions, no raw HTML, no unclosed code fence."""
+    out: list[str] = []
+    prose: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        if fence is None:
+            opened = _FENCE_OPEN.match(line.rstrip("\r\n"))
+            if opened and not (opened[1][0] == "`" and "`" in opened[2]):
+                out.append(_neutralize_prose("".join(prose)))
+                prose = []
+                fence = opened[1]
+                out.append(line)
+            else:
+                prose.append(line)
+            continue
+        out.append(line)
+        closed = _FENCE_CLOSE.match(line.rstrip("\r\n"))
+        if closed and closed[1][0] == fence[0] and len(closed[1]) >= len(fence):
+            fence = None
+    out.append(_neutralize_prose("".join(prose)))
+    result = "".join(out)
+    if fence is not None:
+        # An unterminated fence would turn everything after it in the report into code.
+        result += ("" if result.endswith("\n") else "\n") + fence + "\n"
+    return result
+
+
+def _neutralize_prose(text: str) -> str:
+    """Neutralise prose; inline code spans are shown literally by Markdown and stay as they are."""
+    pieces: list[str] = []
+    last = 0
+    for span in _CODE_SPAN.finditer(text):
+        pieces.append(_neutralize_plain(text[last : span.start()]))
+        pieces.append(span[0])
+        last = span.end()
+    pieces.append(_neutralize_plain(text[last:]))
+    return "".join(pieces)
+
+
+def _neutralize_plain(text: str) -> str:
+    return _HTML_START.sub("&lt;", _MENTION.sub("@" + ZWJ, text))
+
+
+def one_line(text: str) -> str:
+    """Neutralised text collapsed to one line, for titles and table cells."""
+    return neutralize(" ".join(text.split())).replace("|", "\\|")
+
+
+def fence(text: str, info: str = "") -> str:
+    """A fenced code block that `text` cannot close early, whatever backticks it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    marker = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{marker}{info}\n{body}{marker}"
+
+
+def code_span(text: str) -> str:
+    """Inline code holding `text` literally (paths may contain backticks or pipes)."""
+    flat = " ".join(text.splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}".replace("|", "\\|")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    """One finding with every model-written field already neutralised for the template."""
+
+    severity: str
+    badge: str
+    category: str
+    title: str
+    body: str
+    location: str
+    side: str
+    anchored: bool
+    fingerprint: str
+    suggestion_block: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileSection:
+    path: str
+    findings: tuple[FindingView, ...]
+
+
+def group_findings(review: Review) -> tuple[list[tuple[str, list[Finding]]], list[Finding]]:
+    """Anchored findings per file (diff order, then by line) and the unanchored ones, none dropped."""
+    order = {file.path: index for index, file in enumerate(review.files)}
+    by_path: dict[str, list[Finding]] = {}
+    unanchored: list[Finding] = []
+    for finding in review.findings:
+        if finding.anchored and finding.line is not None:
+            by_path.setdefault(finding.path, []).append(finding)
+        else:
+            unanchored.append(finding)
+    paths = sorted(by_path, key=lambda path: (order.get(path, len(order)), path))
+    grouped = [(path, sorted(by_path[path], key=_line_key)) for path in paths]
+    unanchored.sort(key=lambda f: (-severity_rank(f.severity), f.path, f.line or 0))
+    return grouped, unanchored
+
+
+def _line_key(finding: Finding) -> tuple[int, int]:
+    return finding.line or 0, -severity_rank(finding.severity)
+
+
+def nothing_to_review(review: Review) -> bool:
+    """True when no file was (or, in a dry run, would be) sent and nothing was found or failed."""
+    return not (review.findings or review.failed_units or review.requests or any(f.reviewable for f in review.files))
+
+
+def location(finding: Finding) -> str:
+    """`path:12`, `path:12-14`, or just `path` when there is no line."""
+    if finding.line is None:
+        return finding.path
+    if finding.end_line is not None and finding.end_line != finding.line:
+        return f"{finding.path}:{finding.line}-{finding.end_line}"
+    return f"{finding.path}:{finding.line}"
+
+
+def _view(finding: Finding) -> FindingView:
+    block = None
+    if finding.suggestion is not None:
+        # A ```suggestion block only means "replace these lines" on anchored new-side lines.
+        info = "suggestion" if finding.anchored and finding.side == "RIGHT" else ""
+        block = fence(finding.suggestion, info)
+    return FindingView(
+        severity=finding.severity,
+        badge=BADGES.get(finding.severity, ""),
+        category=one_line(finding.category),
+        title=one_line(finding.title),
+        body=neutralize(finding.body.strip()),
+        location=code_span(location(finding)),
+        side=finding.side,
+        anchored=finding.anchored,
+        fingerprint=finding.fingerprint,
+        suggestion_block=block,
+    )
+
+
+def context(review: Review) -> dict[str, object]:
+    """Everything `report.md.j2` may use (documented at the top of the template)."""
+    grouped, unanchored = group_findings(review)
+    counts = {severity: 0 for severity in SEVERITIES}
+    for finding in review.findings:
+        counts[finding.severity] = counts.get(finding.severity, 0) + 1
+    return {
+        "tool": {"name": "qwen-review", "version": __version__},
+        "target": review.target,
+        "target_spec": code_span(review.target.spec or review.target.kind),
+        "provider": review.provider,
+        "model": code_span(review.provider.model) if review.provider.model else None,
+        "dry_run": review.dry_run,
+        "nothing_to_review": nothing_to_review(review),
+        "total": len(review.findings),
+        "highest": review.highest_severity(),
+        "counts": [
+            {"severity": s, "badge": BADGES[s], "count": counts[s]} for s in reversed(SEVERITIES) if counts[s]
+        ],
+        "summary": neutralize(review.summary.strip()),
+        "files": [FileSection(code_span(path), tuple(_view(f) for f in found)) for path, found in grouped],
+        "unanchored": [_view(f) for f in unanchored],
+        "skipped": [{"path": code_span(f.path), "reason": f.skipped} for f in review.files if f.skipped],
+        "failed_units": [
+            {"files": ", ".join(code_span(p) for p in unit.files), "reason": one_line(unit.reason)}
+            for unit in review.failed_units
+        ],
+        "requests": [
+            {"files": ", ".join(code_span(p) for p in r.files), "estimated_tokens": r.estimated_tokens}
+            for r in review.requests
+        ],
+        "estimated_tokens": sum(r.estimated_tokens for r in review.requests),
+        "stats": review.stats,
+    }
+
+
+def render_markdown(review: Review, *, env: jinja2.Environment) -> str:
+    """Render the review with `report.md.j2` from `env` (the packaged one or a repository's override)."""
+    import jinja2
+
+    try:
+        template = env.get_template(TEMPLATE_NAME)
+        return template.render(context(review))
+    except jinja2.TemplateError as exc:
+        where = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        raise ConfigError(f"template {TEMPLATE_NAME}{where}: {exc.message or exc}") from exc
