@@ -134,7 +134,7 @@ def collect(repo: pygit2.Repository, target: Target, options: CollectOptions | N
         raise GitError(f"cannot compute the diff: {exc}") from exc
     read_header = repo.odb.read_header
     files: list[FileDiff] = []
-    wanted: list[tuple[int, FileDiff]] = []
+    wanted: list[tuple[int, FileDiff, pygit2.DiffDelta]] = []
     for index, delta in enumerate(diff.deltas):
         file = _file_from_delta(delta)
         if file.new_mode == _GITLINK_MODE or file.old_mode == _GITLINK_MODE:
@@ -145,16 +145,20 @@ def collect(repo: pygit2.Repository, target: Target, options: CollectOptions | N
             file.skipped = options.skip_reason(file.path, file.size)
         files.append(file)
         if file.skipped is None or file.status == "deleted":
-            wanted.append((index, file))
-    for index, file in wanted:
-        patch = diff[index]
-        if patch is None:
-            continue
-        if patch.delta.is_binary:
-            file.binary = True
-            file.skipped = "binary"
-            continue
-        _parse_patch(file, patch.data)
+            wanted.append((index, file, delta))
+    for index, file, delta in wanted:
+        patches = _type_change_halves(repo, delta, options) if file.status == "type_changed" else [diff[index]]
+        for patch in patches:
+            if patch is None:
+                continue
+            if patch.delta.is_binary:
+                file.binary = True
+                file.skipped = "binary"
+                file.hunks.clear()
+                file.added_lines.clear()
+                file.deleted_lines.clear()
+                break
+            _parse_patch(file, patch.data)
         if file.status == "deleted" and file.skipped is None:
             file.skipped = "deleted"
     return files
@@ -172,6 +176,20 @@ def _raw_diff(repo: pygit2.Repository, target: Target, flags: pygit2.enums.DiffO
     else:
         diff = base.diff_to_tree(repo[target.head_tree].peel(pygit2.Tree), flags=flags, context_lines=context)
     return diff
+
+
+def _type_change_halves(
+    repo: pygit2.Repository, delta: pygit2.DiffDelta, options: CollectOptions
+) -> list[pygit2.Patch | None]:
+    """libgit2 writes no hunks for a type change; git prints a deletion then an addition, so do that."""
+    import pygit2
+
+    old, new = repo[delta.old_file.id], repo[delta.new_file.id]
+    context = options.context_lines
+    return [
+        pygit2.Patch.create_from(old, None, old_as_path=delta.old_file.path, context_lines=context),
+        pygit2.Patch.create_from(None, new, new_as_path=delta.new_file.path, context_lines=context),
+    ]
 
 
 def _blob_size(read_header: Callable[[pygit2.Oid], tuple[int, int]], oid: pygit2.Oid) -> int:

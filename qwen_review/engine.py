@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
-from qwen_review.errors import EXIT_FINDINGS, EXIT_OK
+from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from qwen_review.review import ProviderInfo, Review, severity_rank
 from qwen_review.target import Target, open_repository, resolve
 
@@ -95,9 +95,10 @@ def deliver(review: Review, settings: Settings | None, *, fmt: str, output_path:
 
     text = render(review, fmt, color=output_path is None and output.stdout_color())
     if output_path is not None:
-        output.write_file_atomic(output_path, text)
+        try:
+            output.write_file_atomic(output_path, text)
+        except OSError as exc:
+            raise UsageError(f"cannot write the report to {output_path}: {exc.strerror or exc}") from exc
     else:
         output.write_stdout(text)
-    if not review.files and fmt == "text" and not quiet and output_path is not None:
-        output.notice("nothing to review")
     return exit_code(review, settings.fail_on if settings else "none")

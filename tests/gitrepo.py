@@ -34,13 +34,14 @@ class GitRepo:
     def git(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
             input: str | None = None) -> str:
         full_env = {**os.environ, **GIT_ENV, **(env or {})}
+        # Bytes, decoded by hand: text mode would turn CRLF into LF and choke on non-UTF-8 content.
         result = subprocess.run(
-            ["git", *args], cwd=self.path, env=full_env, capture_output=True, text=True,
-            check=False, input=input,
+            ["git", *args], cwd=self.path, env=full_env, capture_output=True,
+            check=False, input=input.encode() if input is not None else None,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
-        return result.stdout
+            raise AssertionError(f"git {' '.join(args)} failed: {result.stderr.decode(errors='replace')}")
+        return result.stdout.decode("utf-8", "replace")
 
     def write(self, relpath: str, content: str | bytes) -> Path:
         target = self.path / relpath
