@@ -24,7 +24,9 @@ BADGES = {"critical": "\U0001f6d1", "high": "\U0001f534", "medium": "\U0001f7e0"
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+# Literal segments of prose: one-line code spans (a span cut short only over-neutralises) and
+# bare URLs (GitHub autolinks them, and a mention inside a link does not ping).
+_LITERAL = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)|https?://[A-Za-z0-9][^\s<>()]*")
 # `@name` or `@org/team` where GitHub would see a mention: not glued to a word before it.
 _MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
 # Any tag, comment, processing instruction or declaration: shown as text, never interpreted.
@@ -61,10 +63,10 @@ def neutralize(text: str) -> str:
 
 
 def _neutralize_prose(text: str) -> str:
-    """Neutralise prose; inline code spans are shown literally by Markdown and stay as they are."""
+    """Neutralise prose; code spans and URLs are shown literally by Markdown and stay as they are."""
     pieces: list[str] = []
     last = 0
-    for span in _CODE_SPAN.finditer(text):
+    for span in _LITERAL.finditer(text):
         pieces.append(_neutralize_plain(text[last : span.start()]))
         pieces.append(span[0])
         last = span.end()
@@ -77,8 +79,8 @@ def _neutralize_plain(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """Neutralised text collapsed to one line, for titles and table cells."""
-    return neutralize(" ".join(text.split())).replace("|", "\\|")
+    """Neutralised text collapsed to one line, for titles and list items."""
+    return neutralize(" ".join(text.split()))
 
 
 def fence(text: str, info: str = "") -> str:
@@ -90,12 +92,17 @@ def fence(text: str, info: str = "") -> str:
 
 
 def code_span(text: str) -> str:
-    """Inline code holding `text` literally (paths may contain backticks or pipes)."""
+    """Inline code holding `text` literally, whatever backticks it contains."""
     flat = " ".join(text.splitlines())
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") else ""
-    return f"{ticks}{pad}{flat}{pad}{ticks}".replace("|", "\\|")
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
+def _cell(path: str) -> str:
+    """A path as inline code inside a table row, where a bare `|` would end the cell."""
+    return code_span(path).replace("|", "\\|")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,13 +203,13 @@ def context(review: Review) -> dict[str, object]:
         "summary": neutralize(review.summary.strip()),
         "files": [FileSection(code_span(path), tuple(_view(f) for f in found)) for path, found in grouped],
         "unanchored": [_view(f) for f in unanchored],
-        "skipped": [{"path": code_span(f.path), "reason": f.skipped} for f in review.files if f.skipped],
+        "skipped": [{"path": _cell(f.path), "reason": f.skipped} for f in review.files if f.skipped],
         "failed_units": [
             {"files": ", ".join(code_span(p) for p in unit.files), "reason": one_line(unit.reason)}
             for unit in review.failed_units
         ],
         "requests": [
-            {"files": ", ".join(code_span(p) for p in r.files), "estimated_tokens": r.estimated_tokens}
+            {"files": ", ".join(_cell(p) for p in r.files), "estimated_tokens": r.estimated_tokens}
             for r in review.requests
         ],
         "estimated_tokens": sum(r.estimated_tokens for r in review.requests),

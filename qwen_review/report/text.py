@@ -1,0 +1,233 @@
+"""The terminal report: findings grouped by file with the cited code, readable with or without colour."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import TYPE_CHECKING
+
+from qwen_review.diff import DiffLine, FileDiff
+from qwen_review.report.markdown import group_findings, location, nothing_to_review
+from qwen_review.review import SEVERITIES, Finding, Review
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.text import Text
+
+SEVERITY_STYLES = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "blue",
+}
+EXCERPT_LIMIT = 8
+_LABEL_WIDTH = max(len(s) for s in SEVERITIES)
+
+# C0/C1 controls (ESC starts terminal escape sequences) and bidi overrides (Trojan Source):
+# model text and file contents must not drive the terminal or reorder what is shown.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text with terminal control and bidi-override characters shown as escapes."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def excerpt(file: FileDiff, finding: Finding) -> list[DiffLine]:
+    """The diff lines a finding cites: new-side lines for RIGHT, old-side lines for LEFT."""
+    if finding.line is None:
+        return []
+    first = finding.line
+    last = finding.end_line if finding.end_line is not None and finding.end_line >= first else first
+    cited: list[DiffLine] = []
+    for hunk in file.hunks:
+        for line in hunk.lines():
+            number = line.new_lineno if finding.side == "RIGHT" else line.old_lineno
+            if number is not None and first <= number <= last:
+                cited.append(line)
+    return cited
+
+
+def render_text(review: Review, *, color: bool, width: int | None = None) -> str:
+    """The review for a terminal; plain text when `color` is False (NO_COLOR, not a TTY)."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, force_terminal=color, no_color=not color, width=width or 100,
+        highlight=False, markup=False, emoji=False, legacy_windows=False,
+    )
+    for block in _blocks(review):
+        console.print(block)
+    # Padding fills lines to the full width; trailing blanks only get in the way of copy and diff.
+    return "\n".join(line.rstrip(" ") for line in buffer.getvalue().split("\n"))
+
+
+def _blocks(review: Review) -> list[RenderableType]:
+    from rich.text import Text
+
+    blocks: list[RenderableType] = [_headline(review)]
+    if review.dry_run and review.files:
+        blocks += _dry_run(review)
+    if review.summary.strip():
+        blocks += [Text("\nSummary", style="bold"), _indented(Text(printable(review.summary.strip())), 2)]
+    files = {file.path: file for file in review.files}
+    grouped, unanchored = group_findings(review)
+    for path, findings in grouped:
+        blocks.append(Text("\n" + printable(path), style="bold underline"))
+        for finding in findings:
+            blocks += _finding(finding, files.get(finding.path), with_path=False)
+    if unanchored:
+        blocks.append(Text("\nNot pinned to a line", style="bold underline"))
+        for finding in unanchored:
+            blocks += _finding(finding, files.get(finding.path), with_path=True)
+    skipped = [file for file in review.files if file.skipped]
+    if skipped and not review.dry_run:  # the dry-run table already shows each reason
+        blocks.append(Text("\nSkipped", style="bold"))
+        column = max(len(printable(f.path)) for f in skipped) + 2
+        for file in skipped:
+            blocks.append(Text(f"  {printable(file.path):<{column}}{file.skipped}", style="dim"))
+    if review.failed_units:
+        blocks.append(Text("\nFailed units (not reviewed)", style="bold red"))
+        for unit in review.failed_units:
+            blocks.append(Text(f"  {printable(', '.join(unit.files))}: {printable(unit.reason)}"))
+    if not nothing_to_review(review):
+        blocks.append(Text("\n" + _stats_line(review), style="dim"))
+    return blocks
+
+
+def _headline(review: Review) -> Text:
+    from rich.text import Text
+
+    target = review.target
+    line = Text()
+    line.append(f"qwen-review {printable(target.spec or target.kind)} ({target.kind})", style="bold")
+    if review.provider.model:
+        line.append(f" · model {printable(review.provider.model)}", style="dim")
+    line.append("\n")
+    if nothing_to_review(review):
+        line.append("Nothing to review.")
+        return line
+    if review.dry_run:
+        line.append("Dry run: no model was called.", style="bold")
+        if review.findings:
+            line.append("\n")
+    if not review.findings:
+        if not review.dry_run:
+            line.append("No findings.", style="green")
+        return line
+    counts = [(s, sum(f.severity == s for f in review.findings)) for s in reversed(SEVERITIES)]
+    total = len(review.findings)
+    line.append(f"{total} finding{'' if total == 1 else 's'}: ")
+    shown = [(s, n) for s, n in counts if n]
+    for index, (severity, count) in enumerate(shown):
+        line.append(f"{count} {severity}", style=SEVERITY_STYLES[severity])
+        if index < len(shown) - 1:
+            line.append(", ")
+    return line
+
+
+def _finding(finding: Finding, file: FileDiff | None, *, with_path: bool) -> list[RenderableType]:
+    from rich.text import Text
+
+    head = Text("  ")
+    head.append(f"{finding.severity.upper():<{_LABEL_WIDTH}}", style=SEVERITY_STYLES.get(finding.severity, ""))
+    where = location(finding) if with_path else _lines(finding)
+    if finding.side == "LEFT" and finding.line is not None:
+        where += " (old)"
+    head.append(f"  {printable(where)}", style="bold")
+    head.append(f"  {printable(' '.join(finding.category.split()))}", style="dim")
+    head.append(f"  {printable(' '.join(finding.title.split()))}", style="bold")
+    blocks: list[RenderableType] = [head]
+    indent = 4
+    if finding.body.strip():
+        blocks.append(_indented(Text(printable(finding.body.strip())), indent))
+    cited = excerpt(file, finding) if file is not None else []
+    if cited:
+        blocks.append(_indented(_code(cited), indent + 2))
+    if finding.suggestion:
+        blocks.append(_indented(Text("suggestion:", style="green"), indent))
+        code = Text(printable(finding.suggestion.rstrip("\n")), style="green", no_wrap=True, overflow="ellipsis")
+        blocks.append(_indented(code, indent + 2))
+    return blocks
+
+
+def _lines(finding: Finding) -> str:
+    if finding.line is None:
+        return "-"
+    if finding.end_line is not None and finding.end_line != finding.line:
+        return f"{finding.line}-{finding.end_line}"
+    return str(finding.line)
+
+
+def _code(cited: list[DiffLine]) -> Text:
+    from rich.text import Text
+
+    shown = cited[:EXCERPT_LIMIT]
+    numbers = [line.new_lineno if line.new_lineno is not None else line.old_lineno for line in shown]
+    gutter = max(len(str(n)) for n in numbers)
+    code = Text(no_wrap=True, overflow="ellipsis")
+    origin_style = {"+": "green", "-": "red", " ": ""}
+    for index, (line, number) in enumerate(zip(shown, numbers, strict=True)):
+        if index:
+            code.append("\n")
+        code.append(f"{number:>{gutter}} {line.origin} ", style="dim")
+        code.append(printable(line.text), style=origin_style.get(line.origin, ""))
+    if len(cited) > len(shown):
+        code.append(f"\n{'':>{gutter}}   ... {len(cited) - len(shown)} more lines", style="dim")
+    return code
+
+
+def _indented(renderable: RenderableType, left: int) -> RenderableType:
+    from rich.padding import Padding
+
+    return Padding(renderable, (0, 0, 0, left))
+
+
+def _dry_run(review: Review) -> list[RenderableType]:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=None)
+    table.add_column("File", overflow="fold")
+    table.add_column("Status")
+    table.add_column("+/-", justify="right")
+    table.add_column("Hunks", justify="right")
+    table.add_column("Skipped")
+    for file in review.files:
+        name = printable(file.path)
+        if file.status in ("renamed", "copied") and file.old_path != file.path:
+            name = f"{printable(file.old_path)} -> {name}"
+        table.add_row(
+            name, file.status, f"+{file.additions}/-{file.deletions}", str(len(file.hunks)), file.skipped or "",
+            style="dim" if file.skipped else None,
+        )
+    tokens = sum(request.estimated_tokens for request in review.requests)
+    count = len(review.requests)
+    lines = Text(
+        f"{count} request{'' if count == 1 else 's'} (one per unit) would be sent, "
+        f"~{tokens:,} estimated prompt tokens"
+    )
+    for index, request in enumerate(review.requests, start=1):
+        files = printable(", ".join(request.files))
+        lines.append(f"\n  {index}. {files} (~{request.estimated_tokens:,} tokens)", style="dim")
+    return [Text(""), table, Text(""), lines]
+
+
+def _stats_line(review: Review) -> str:
+    s = review.stats
+    parts = [
+        f"{s.files} file{'' if s.files == 1 else 's'} ({s.files_reviewed} reviewed)",
+        f"{s.units} unit{'' if s.units == 1 else 's'}",
+        f"{s.llm_calls} model call{'' if s.llm_calls == 1 else 's'}" + (f" ({s.cached_units} cached)" if s.cached_units else ""),
+    ]
+    if s.failed_units:
+        parts.append(f"{s.failed_units} failed")
+    parts.append(f"{s.prompt_tokens:,}+{s.completion_tokens:,} tokens")
+    if s.redactions:
+        parts.append(f"{s.redactions} secret{'' if s.redactions == 1 else 's'} redacted")
+    parts.append(f"{s.duration_s:.1f} s")
+    return " · ".join(parts)
+

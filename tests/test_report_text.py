@@ -1,0 +1,129 @@
+"""The terminal report: grouped by file, the cited code shown, plain without colour, safe for a terminal."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from qwen_review.diff import FileDiff, Hunk
+from qwen_review.report.text import excerpt, printable, render_text
+from qwen_review.review import Finding, Request, Stats
+from tests.test_report_markdown import sample_files, sample_review
+
+ANSI = re.compile(r"\x1b\[")
+
+
+def test_plain_output_groups_by_file_and_shows_the_cited_new_side_lines() -> None:
+    out = render_text(sample_review(), color=False)
+
+    assert not ANSI.search(out)
+    assert out.startswith("qwen-review A..B (range) · model qwen3-coder-plus\n")
+    assert "5 findings: 1 critical, 1 high, 1 medium, 1 low, 1 info" in out
+    assert out.index("\nsrc/app.py\n") < out.index("\ndocs/a b.md\n") < out.index("\nNot pinned to a line\n")
+    assert "  HIGH      11-13  bug  Wrong status code\n" in out
+    assert (
+        "      11 +     data = request.get_json()\n"
+        "      12 +     if data is None:\n"
+        "      13 +         return 400\n"
+    ) in out
+    assert "    suggestion:\n          data = request.get_json(silent=True)\n" in out
+
+
+def test_left_side_findings_show_the_old_side_line() -> None:
+    out = render_text(sample_review(), color=False)
+
+    assert "  MEDIUM    11 (old)  compat  `.json` removed\n    Callers relied on it.\n      11 -     data = request.json\n" in out
+
+
+def test_unanchored_skipped_failed_and_stats_are_listed() -> None:
+    out = render_text(sample_review(), color=False, width=200)
+    unpinned = out.split("Not pinned to a line")[1]
+
+    assert "  CRITICAL  config.py  security  Secret in diff\n    An API key was redacted.\n" in unpinned
+    assert "  LOW       src/app.py:99  style  Outside the diff\n" in unpinned
+    assert "Skipped\n  assets/logo.png  binary\n  old.py           deleted\n" in out
+    assert "Failed units (not reviewed)\n  lib/x.py: invalid answer twice: missing 'findings'\n" in out
+    assert out.rstrip().endswith(
+        "4 files (2 reviewed) · 2 units · 3 model calls (1 cached) · 1 failed · 12,345+678 tokens"
+        " · 1 secret redacted · 2.3 s"
+    )
+    assert not any(line.endswith(" ") for line in out.splitlines())
+
+
+def test_colour_output_styles_severities(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    out = render_text(sample_review(), color=True)
+
+    assert "\x1b[1;31mHIGH" in out  # bold red
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert "11 +     data = request.get_json()" in plain
+
+
+def test_model_text_cannot_drive_the_terminal_or_inject_markup() -> None:
+    finding = Finding(path="src/app.py", line=12, end_line=None, side="RIGHT", severity="low", category="x",
+                      title="[bold red]fake[/] \x1b[2J", body="evil \x1b]8;;http://x\x07link \u202eabc :smile:",
+                      anchored=True)
+    out = render_text(sample_review(findings=[finding], summary="\x9b31m"), color=False)
+
+    assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out
+    assert "[bold red]fake[/] \\x1b[2J" in out
+    assert "evil \\x1b]8;;http://x\\x07link \\u202eabc :smile:" in out
+    assert "\\x9b31m" in out
+
+
+def test_long_excerpts_are_cut() -> None:
+    body = tuple(f"+line {n}" for n in range(1, 21))
+    file = FileDiff(path="big.py", old_path="big.py", status="added", additions=20,
+                    hunks=[Hunk(0, 0, 1, 20, "", body)], added_lines=list(range(1, 21)))
+    finding = Finding(path="big.py", line=2, end_line=19, side="RIGHT", severity="info", category="c",
+                      title="t", body="b", anchored=True)
+    out = render_text(sample_review(files=[file], findings=[finding]), color=False)
+
+    assert " 9 + line 9\n" in out and "line 10" not in out
+    assert "... 10 more lines" in out
+
+
+def test_excerpt_picks_the_cited_side() -> None:
+    app = sample_files()[0]
+    right = Finding(path="src/app.py", line=11, end_line=14, side="RIGHT", severity="low", category="c",
+                    title="t", body="b")
+    left = Finding(path="src/app.py", line=10, end_line=11, side="LEFT", severity="low", category="c",
+                   title="t", body="b")
+    assert [(x.new_lineno, x.text) for x in excerpt(app, right)] == [
+        (11, "    data = request.get_json()"), (12, "    if data is None:"), (13, "        return 400"),
+        (14, "    user = data['user']"),
+    ]
+    assert [(x.old_lineno, x.origin) for x in excerpt(app, left)] == [(10, " "), (11, "-")]
+
+
+def test_dry_run_shows_a_file_table_and_requests() -> None:
+    requests = [Request(files=("src/app.py",), estimated_tokens=1200, messages=()),
+                Request(files=("docs/a b.md",), estimated_tokens=300, messages=())]
+    review = sample_review(dry_run=True, findings=[], summary="", failed_units=[], requests=requests)
+    out = render_text(review, color=False)
+
+    assert "Dry run: no model was called." in out
+    assert re.search(r"File\s+Status\s+\+/-\s+Hunks\s+Skipped", out)
+    assert re.search(r"src/app\.py\s+modified\s+\+3/-1\s+1\n", out)
+    assert re.search(r"assets/logo\.png\s+added\s+\+0/-0\s+0\s+binary\n", out)
+    assert re.search(r"old\.py\s+deleted\s+\+0/-1\s+1\s+deleted\n", out)
+    assert "2 requests (one per unit) would be sent, ~1,500 estimated prompt tokens" in out
+    assert "  1. src/app.py (~1,200 tokens)" in out
+    assert "\nSkipped\n" not in out  # the table already gives each reason
+
+
+def test_nothing_to_review() -> None:
+    out = render_text(sample_review(files=[], findings=[], summary="", failed_units=[], stats=Stats()), color=False)
+    assert out == "qwen-review A..B (range) · model qwen3-coder-plus\nNothing to review.\n"
+
+
+def test_no_findings_is_said() -> None:
+    out = render_text(sample_review(findings=[], failed_units=[]), color=False)
+    assert "\nNo findings.\n" in out
+    assert "Not pinned" not in out
+
+
+def test_printable_escapes_controls_but_keeps_text() -> None:
+    assert printable("a\tb\nc é 中") == "a\tb\nc é 中"
+    assert printable("\x00\x1b\x7f\u2066") == "\\x00\\x1b\\x7f\\u2066"
