@@ -112,7 +112,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = 
 
 def backoff_delay(retry: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**retry))."""
-    return rng() * min(cap, base * 2 ** min(retry, 32))
+    return rng() * min(cap, base * 2.0 ** min(retry, 32))
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,19 @@ class Attempts:
         self.policy = policy
         self.retries = 0
         self.refused = 0
+        self.gave_up: str | None = None  # why the last next_delay() returned None, for the error message
         self._rng = rng
 
     def next_delay(self, action: Action, *, retry_after: float | None, remaining: float) -> float | None:
         """Seconds to wait before retrying, or None when the request must give up (limit or budget)."""
-        if action not in (Action.RETRY, Action.RETRY_REFUSED) or self.retries >= self.policy.max_retries:
+        if action not in (Action.RETRY, Action.RETRY_REFUSED):
+            self.gave_up = "not retryable"
+            return None
+        if self.retries >= self.policy.max_retries:
+            self.gave_up = f"{self.policy.max_retries} retries"
             return None
         if action is Action.RETRY_REFUSED and self.refused >= self.policy.max_refused:
+            self.gave_up = f"{self.policy.max_refused} retries of a refused connection"
             return None
         if retry_after is not None:
             delay = retry_after  # the server knows when it will have room; jitter would only add waiting
@@ -147,7 +153,8 @@ class Attempts:
             delay = backoff_delay(self.retries, base=self.policy.base_delay, cap=self.policy.max_delay,
                                   rng=self._rng)
         if delay + self.policy.min_attempt_seconds > remaining:
-            return None  # waiting would end past the deadline: fail now rather than sleep in vain
+            self.gave_up = "time budget"  # waiting would end past the deadline: fail now, not sleep in vain
+            return None
         self.retries += 1
         if action is Action.RETRY_REFUSED:
             self.refused += 1
