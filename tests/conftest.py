@@ -10,6 +10,8 @@ import pytest
 
 from tests.gitrepo import GIT_ENV, GitRepo
 
+pytest_plugins = ["tests.fakes.model_server"]
+
 # Variables that would let a test reach a real provider, a real GitHub or real user state.
 _CLEARED_PREFIXES = ("OPENAI_", "QWEN_", "GITHUB_", "DASHSCOPE_", "OTEL_", "PRE_COMMIT", "GIT_")
 _CLEARED = {"CI", "RUNNER_OS", "BUILDKITE", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL", "TF_BUILD",

@@ -5,20 +5,12 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.fakes.model_server import ModelServer, RecordedRequest, Reply, error_reply
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    """Same as the `model_server` fixture in tests/fakes/model_server.py, until conftest registers that plugin."""
-    with ModelServer() as server:
-        yield server
 
 
 def post(server: ModelServer, path: str, body: Any, *, token: str | None = "tok") -> tuple[int, dict[str, str], Any]:

@@ -24,13 +24,6 @@ MakeClient = Callable[..., ChatClient]
 
 
 @pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    """Same as the `model_server` fixture in tests/fakes/model_server.py, until conftest registers that plugin."""
-    with ModelServer() as server:
-        yield server
-
-
-@pytest.fixture
 def make_client(model_server: ModelServer) -> Iterator[MakeClient]:
     """Clients on the fake server with tiny backoff delays; all closed after the test."""
     clients: list[ChatClient] = []
