@@ -1,0 +1,388 @@
+"""What qwen-review writes on a pull request, as pure data: markers, saved state, comment bodies, the plan.
+
+The summary comment starts with a hidden marker and a hidden state line (last reviewed head,
+fingerprints posted inline, findings listed in the summary), so the state survives any cut
+of the visible text. Each inline comment ends with a hidden fingerprint marker. Model text is
+neutralised before it reaches a comment (`report.markdown.neutralize`): it cannot ping
+people, hide text in HTML, or open a code fence that swallows the rest of the comment.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from qwen_review.report.markdown import code_span, fence, neutralize
+from qwen_review.review import Finding, severity_rank
+
+if TYPE_CHECKING:
+    import jinja2
+
+BODY_BUDGET = 65_000  # GitHub refuses bodies over 65,536 characters; keep a margin
+STATE_BUDGET = 30_000  # the hidden state never takes more than this of the budget
+TEXT_LIMIT = 20_000  # a finding's body or suggestion; longer suggestions are dropped, not cut
+SUMMARY_MARKER = "<!-- qwen-review:summary -->"
+_STATE_RE = re.compile(r"<!-- qwen-review:state v1 ([A-Za-z0-9+/=]*) -->")
+_ID = r"[0-9A-Za-z_.:]+(?:-[0-9A-Za-z_.:]+)*"  # no "--", which could end an HTML comment
+_FP_RE = re.compile(rf"<!-- qwen-review:fp=({_ID}) -->\s*\Z")
+_RUN_RE = re.compile(rf"<!-- qwen-review:review run=({_ID}) -->")
+_SAFE_ID = re.compile(_ID)
+_HUNK = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+Reason = Literal["unanchored", "off_diff", "over_cap", "rejected"]
+REASONS: dict[str, str] = {
+    "unanchored": "not on a line of the diff",
+    "off_diff": "outside the lines GitHub shows for this pull request",
+    "over_cap": "over the inline comment limit",
+    "rejected": "GitHub could not place it on the diff",
+}
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return neutralize(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+def _safe_text(text: str, limit: int) -> str:
+    """Neutralised Markdown cut at a line end near `limit` (neutralize closes a fence the cut left open)."""
+    if len(text) <= limit:
+        return neutralize(text)
+    return neutralize(text[:limit].rsplit("\n", 1)[0]) + "\n\n… (cut)"
+
+
+def safe_id(fingerprint: str) -> str:
+    """A fingerprint as it may appear inside a marker; anything unusual is hashed."""
+    if len(fingerprint) <= 100 and _SAFE_ID.fullmatch(fingerprint):
+        return fingerprint
+    return hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32]
+
+
+def fingerprint_of(finding: Finding) -> str:
+    if finding.fingerprint:
+        return safe_id(finding.fingerprint)
+    basis = f"{finding.path}\0{' '.join(finding.title.lower().split())}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+
+def fingerprint_marker(fingerprint: str) -> str:
+    return f"<!-- qwen-review:fp={safe_id(fingerprint)} -->"
+
+
+def fingerprint_in(body: str | None) -> str | None:
+    """The fingerprint of an inline comment we wrote (its marker is the body's last line)."""
+    match = _FP_RE.search(body or "")
+    return match[1] if match else None
+
+
+def review_marker(run_id: str) -> str:
+    return f"<!-- qwen-review:review run={safe_id(run_id)} -->"
+
+
+def review_run_in(body: str | None) -> str | None:
+    match = _RUN_RE.match(body or "")
+    return match[1] if match else None
+
+
+def is_summary(body: str | None) -> bool:
+    return (body or "").startswith(SUMMARY_MARKER)
+
+
+# --- GitHub's view of the diff ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PRFile:
+    """One entry of GitHub's `pulls/{n}/files`; `patch` is None when GitHub leaves it out."""
+
+    filename: str
+    status: str
+    patch: str | None
+    previous_filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileLines:
+    """Commentable lines of one file, per side, each mapped to the index of its hunk."""
+
+    right: Mapping[int, int]
+    left: Mapping[int, int]
+
+    def allows(self, *, line: int, side: str, start_line: int | None = None, start_side: str | None = None) -> bool:
+        sides = {"RIGHT": self.right, "LEFT": self.left}
+        if side not in sides or line not in sides[side]:
+            return False
+        if start_line is None:
+            return True
+        first = sides.get(start_side or side, {})
+        return start_line in first and start_line < line and first[start_line] == sides[side][line]
+
+
+def commentable_lines_from_patches(files: Iterable[PRFile]) -> dict[str, FileLines]:
+    """Parse GitHub's `patch` strings: RIGHT = added/context lines, LEFT = deleted/context lines."""
+    result: dict[str, FileLines] = {}
+    for entry in files:
+        right: dict[int, int] = {}
+        left: dict[int, int] = {}
+        hunk, old, new = -1, 0, 0
+        # split on "\n" only: str.splitlines would also break at form feeds inside code lines
+        for line in (entry.patch or "").split("\n"):
+            header = _HUNK.match(line)
+            if header:
+                hunk, old, new = hunk + 1, int(header[1]), int(header[2])
+            elif hunk < 0 or not line:
+                continue
+            elif line[0] == "+":
+                right[new], new = hunk, new + 1
+            elif line[0] == "-":
+                left[old], old = hunk, old + 1
+            elif line[0] == " ":
+                right[new], left[old] = hunk, hunk
+                old, new = old + 1, new + 1
+        result[entry.filename] = FileLines(right=right, left=left)
+    return result
+
+
+# --- findings as the PR shows them ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ListedFinding:
+    """A finding as stored in the summary state; text already neutralised."""
+
+    fingerprint: str
+    path: str
+    line: int | None
+    end_line: int | None
+    side: str
+    severity: str
+    category: str
+    title: str
+    body: str
+    suggestion: str | None
+    reason: str
+    seen_at: str  # head SHA of the run that found it
+
+
+@dataclass(frozen=True, slots=True)
+class InlineComment:
+    """One review comment; `entry` is what the summary lists if GitHub refuses the comment."""
+
+    entry: ListedFinding
+    path: str
+    line: int
+    side: str
+    start_line: int | None
+    body: str
+
+    def payload(self) -> dict[str, str | int]:
+        """The comment object of `POST pulls/{n}/reviews` (line/side, start_line/start_side when multi-line)."""
+        data: dict[str, str | int] = {"path": self.path, "body": self.body, "line": self.line, "side": self.side}
+        if self.start_line is not None:
+            data["start_line"], data["start_side"] = self.start_line, self.side
+        return data
+
+    def fits(self, commentable: Mapping[str, FileLines]) -> bool:
+        lines = commentable.get(self.path)
+        return lines is not None and lines.allows(line=self.line, side=self.side, start_line=self.start_line)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryState:
+    head_sha: str | None = None
+    posted: frozenset[str] = frozenset()
+    listed: tuple[ListedFinding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PublishPlan:
+    inline: tuple[InlineComment, ...]
+    listed: tuple[ListedFinding, ...]
+    posted: frozenset[str]
+
+
+def listed_from(finding: Finding, *, reason: Reason, seen_at: str) -> ListedFinding:
+    suggestion = finding.suggestion
+    if suggestion is not None and len(suggestion) > TEXT_LIMIT:
+        suggestion = None  # a cut suggestion would commit broken code
+    return ListedFinding(
+        fingerprint=fingerprint_of(finding), path=finding.path, line=finding.line, end_line=finding.end_line,
+        side=finding.side, severity=finding.severity, category=_one_line(finding.category, 60),
+        title=_one_line(finding.title, 300), body=_safe_text(finding.body, TEXT_LIMIT),
+        suggestion=suggestion, reason=reason, seen_at=seen_at)
+
+
+def _sorted(entries: Iterable[ListedFinding]) -> tuple[ListedFinding, ...]:
+    return tuple(sorted(entries, key=lambda e: (-severity_rank(e.severity), e.path, e.line or 0, e.title)))
+
+
+def plan_publication(*, findings: Sequence[Finding], previous: SummaryState, already_inline: Set[str],
+                     commentable: Mapping[str, FileLines], max_inline: int, head_sha: str,
+                     env: jinja2.Environment | None = None) -> PublishPlan:
+    """Split this run's findings into new inline comments and summary entries; keep earlier entries."""
+    posted = frozenset(previous.posted | already_inline)
+    first_seen = {e.fingerprint: e.seen_at for e in previous.listed}
+    seen: set[str] = set()
+    inline: list[InlineComment] = []
+    listed: list[ListedFinding] = []
+    for finding in sorted(findings, key=lambda f: -severity_rank(f.severity)):
+        fingerprint = fingerprint_of(finding)
+        if fingerprint in posted or fingerprint in seen:
+            continue
+        seen.add(fingerprint)
+        seen_at = first_seen.get(fingerprint, head_sha)
+        if not finding.anchored or finding.line is None:
+            listed.append(listed_from(finding, reason="unanchored", seen_at=seen_at))
+            continue
+        comment = inline_comment(listed_from(finding, reason="over_cap", seen_at=seen_at), env)
+        if not comment.fits(commentable):
+            listed.append(replace(comment.entry, reason="off_diff"))
+        elif len(inline) < max_inline:
+            inline.append(comment)
+        else:
+            listed.append(comment.entry)
+    carried = (e for e in previous.listed if e.fingerprint not in posted and e.fingerprint not in seen)
+    return PublishPlan(inline=tuple(inline), listed=_sorted([*listed, *carried]), posted=posted)
+
+
+def next_state(plan: PublishPlan, *, head_sha: str, posted: Sequence[InlineComment],
+               rejected: Sequence[InlineComment]) -> SummaryState:
+    """The state the summary records after this run: refused comments join the listed findings."""
+    refused = [replace(c.entry, reason="rejected") for c in rejected]
+    return SummaryState(head_sha=head_sha, posted=plan.posted | {c.entry.fingerprint for c in posted},
+                        listed=_sorted([*plan.listed, *refused]))
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def default_environment() -> jinja2.Environment:
+    """The packaged comment templates; the CLI passes its own environment (base-commit overrides first)."""
+    import jinja2
+
+    packaged = Path(__file__).parent / "templates"  # where the wheel puts them; beside the package in a checkout
+    directory = packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+
+
+def _location(entry: ListedFinding) -> str:
+    if entry.line is None:
+        return code_span(entry.path)
+    span = f"{entry.line}-{entry.end_line}" if entry.end_line and entry.end_line > entry.line else str(entry.line)
+    return code_span(f"{entry.path}:{span}") + (" (old side)" if entry.side == "LEFT" else "")
+
+
+def inline_comment(entry: ListedFinding, env: jinja2.Environment | None = None) -> InlineComment:
+    """The review comment for an anchored finding; a suggestion block only on the new (RIGHT) side."""
+    assert entry.line is not None
+    end = entry.end_line if entry.end_line is not None and entry.end_line > entry.line else None
+    # Suggestions stay byte-exact (GitHub commits them as written); inside a fence no @mention
+    # pings and no HTML comment opens, and the fence is longer than any backtick run in them.
+    suggestion = fence(entry.suggestion, "suggestion") if entry.suggestion is not None and entry.side == "RIGHT" else None
+    template = (env or default_environment()).get_template("inline_comment.md.j2")
+    text = template.render(finding=entry, suggestion=suggestion)
+    body = f"{text.strip()}\n\n{fingerprint_marker(entry.fingerprint)}"
+    return InlineComment(entry=entry, path=entry.path, line=entry.line if end is None else end, side=entry.side,
+                         start_line=None if end is None else entry.line, body=body)
+
+
+def review_body(run_id: str, *, count: int, head_sha: str) -> str:
+    noun = "finding" if count == 1 else "findings"
+    return f"{review_marker(run_id)}\nqwen-review: {count} new {noun} on `{head_sha[:12]}`."
+
+
+# --- the summary comment and its hidden state -------------------------------------------------
+
+
+class _StateDoc(BaseModel):
+    head: str | None
+    posted: list[str]
+    listed: list[ListedFinding]
+
+
+def _state_line(state: SummaryState, listed: Sequence[ListedFinding]) -> str:
+    doc = _StateDoc(head=state.head_sha, posted=sorted(state.posted), listed=list(listed))
+    packed = base64.b64encode(zlib.compress(doc.model_dump_json().encode("utf-8"), 9)).decode("ascii")
+    return f"<!-- qwen-review:state v1 {packed} -->"
+
+
+def encode_state(state: SummaryState) -> tuple[str, bool]:
+    """The hidden state line within STATE_BUDGET, shrinking listed texts (then entries) if needed."""
+    for shrink in (None, 500, 0):
+        listed = state.listed if shrink is None else tuple(
+            replace(e, body=_safe_text(e.body, shrink) if shrink else "", suggestion=None) for e in state.listed)
+        line = _state_line(state, listed)
+        if len(line) <= STATE_BUDGET:
+            return line, shrink is not None
+    keep = len(listed)
+    while keep and len(line := _state_line(state, listed[:keep])) > STATE_BUDGET:
+        keep = keep * 3 // 4
+    return _state_line(state, listed[:keep]), True
+
+
+def decode_state(body: str | None) -> SummaryState:
+    """The state saved in a summary comment; a missing or damaged state reads as empty."""
+    lines = (body or "").split("\n", 2)
+    # only the line right under the marker: model text further down cannot pose as state
+    match = _STATE_RE.fullmatch(lines[1].rstrip("\r")) if is_summary(body) and len(lines) > 1 else None
+    if match is None:
+        return SummaryState()
+    try:
+        doc = _StateDoc.model_validate_json(zlib.decompress(base64.b64decode(match[1], validate=True)))
+    except (binascii.Error, zlib.error, ValidationError, ValueError):
+        return SummaryState()
+    return SummaryState(head_sha=doc.head, posted=frozenset(doc.posted), listed=tuple(doc.listed))
+
+
+def _view(entry: ListedFinding, *, head_sha: str, body_limit: int | None) -> dict[str, object]:
+    body = entry.body if body_limit is None else _safe_text(entry.body, body_limit) if body_limit else ""
+    suggestion = fence(entry.suggestion) if entry.suggestion is not None and body_limit is None else None
+    return {"severity": entry.severity, "location": _location(entry), "title": entry.title,
+            "category": entry.category, "reason": REASONS.get(entry.reason, entry.reason),
+            "earlier": entry.seen_at[:12] if entry.seen_at != head_sha else None, "body": body,
+            "suggestion": suggestion}
+
+
+def render_summary(*, state: SummaryState, summary_markdown: str, inline_count: int,
+                   env: jinja2.Environment | None = None) -> tuple[str, bool]:
+    """The summary comment body (marker, state, visible text) under BODY_BUDGET, and whether it was cut."""
+    head = state.head_sha or ""
+    state_line, state_cut = encode_state(state)
+    prefix = f"{SUMMARY_MARKER}\n{state_line}\n"
+    template = (env or default_environment()).get_template("summary_comment.md.j2")
+    summary = neutralize(summary_markdown.strip())
+
+    def render(body_limit: int | None, text: str, shown: int) -> str:
+        cut = body_limit is not None or text != summary or shown < len(state.listed) or state_cut
+        findings = [_view(e, head_sha=head, body_limit=body_limit) for e in state.listed[:shown]]
+        return prefix + template.render(head_sha=head, short_sha=head[:12], summary=text, inline_count=inline_count,
+                                        findings=findings, total=len(state.listed),
+                                        omitted=len(state.listed) - shown, cut=cut).strip() + "\n"
+
+    everything = len(state.listed)
+    for body_limit in (None, 1_000, 0):
+        body = render(body_limit, summary, everything)
+        if len(body) <= BODY_BUDGET:
+            return body, body_limit is not None or state_cut
+    short = _safe_text(summary_markdown.strip(), 4_000)
+    low, high = 0, everything  # the most findings that still fit, one line each
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(render(0, short, middle)) <= BODY_BUDGET else (low, middle - 1)
+    return render(0, short, low), True
+
+
+def fingerprints_in(bodies: Iterable[str | None]) -> frozenset[str]:
+    """The fingerprints marked in comments we wrote."""
+    return frozenset(fp for fp in map(fingerprint_in, bodies) if fp)

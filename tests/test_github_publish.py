@@ -1,0 +1,328 @@
+"""Publishing against the fake GitHub API, with PyGithub pointed at it as at GitHub Enterprise."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from qwen_review.errors import PublishError
+from qwen_review.github import (
+    GitHubClient,
+    PublishResult,
+    RetryPolicy,
+    connect,
+    fetch_pull_files,
+    get_pull_request,
+    publish_review,
+    read_previous_review,
+)
+from qwen_review.pr_summary import PRFile, commentable_lines_from_patches, decode_state, fingerprint_in
+from qwen_review.review import Finding
+from tests.fakes.github_server import BOT_LOGIN, TOKEN, FakeGitHub, files_from_git_diff
+from tests.fakes.github_server import github_server_fixture as github_server_fixture  # the `github_server` fixture
+from tests.gitrepo import GitRepo
+
+REPO = "octo/demo"
+REVIEWS = f"/repos/{REPO}/pulls/7/reviews"
+ISSUE_COMMENTS = f"/repos/{REPO}/issues/7/comments"
+
+
+@dataclass
+class PullRequest:
+    server: FakeGitHub
+    repo: GitRepo
+    base: str
+    head: str
+
+    def push(self, lines: list[str]) -> None:
+        self.repo.write("app.py", "".join(lines))
+        self.head = self.repo.commit("push")
+        diff = self.repo.git("diff", "-M", f"{self.base}...{self.head}")
+        self.server.set_pull(REPO, 7, head_sha=self.head, base_sha=self.base, files=files_from_git_diff(diff))
+
+
+def original() -> list[str]:
+    return [f"line {i}\n" for i in range(1, 41)]
+
+
+def first_push() -> list[str]:
+    """Hunks (new side): 2-8 (5 changed), 17-22 (old 20 deleted), 27-34 (30-31 added)."""
+    lines = original()
+    lines[4] = "changed 5\n"
+    del lines[19]
+    lines[29:29] = ["added A\n", "added B\n"]
+    return lines
+
+
+@pytest.fixture
+def pull(github_server: FakeGitHub, repo: GitRepo) -> PullRequest:
+    repo.write("app.py", "".join(original()))
+    base = repo.commit("base")
+    pr = PullRequest(github_server, repo, base, base)
+    pr.push(first_push())
+    github_server.max_per_page = 2  # every listing takes several pages
+    return pr
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(github_server: FakeGitHub, sleeps: list[float]) -> Iterator[GitHubClient]:
+    policy = RetryPolicy(attempts=4, backoff=0.25, secondary_wait=3.0, max_rate_limit_wait=120.0, sleep=sleeps.append)
+    with connect(token=TOKEN, api_url=github_server.base_url, write_interval=0, retry=policy) as github:
+        yield github
+
+
+def finding(fp: str, line: int | None, *, end_line: int | None = None, side: str = "RIGHT", severity: str = "medium",
+            title: str | None = None, body: str = "Explanation.", suggestion: str | None = None) -> Finding:
+    return Finding(path="app.py", line=line, end_line=end_line, side=side, severity=severity,  # type: ignore[arg-type]
+                   category="bug", title=title or f"Finding {fp}", body=body, suggestion=suggestion,
+                   anchored=line is not None, fingerprint=fp)
+
+
+def first_findings() -> list[Finding]:
+    return [finding("fp-a", 5, severity="high", suggestion="changed = 5\n"),
+            finding("fp-b", 30, end_line=31),
+            finding("fp-c", 20, side="LEFT", severity="low", suggestion="never shown"),
+            finding("fp-d", None, severity="info", title="Loose end")]
+
+
+def publish(client: GitHubClient, pull: PullRequest, findings: Sequence[Finding], **options: Any) -> PublishResult:
+    arguments: dict[str, Any] = {"repository": REPO, "number": 7, "head_sha": pull.head, "findings": findings,
+                                 "summary_markdown": "Overall the change looks fine.", "max_inline_comments": 10}
+    return publish_review(client, **{**arguments, **options})
+
+
+def summaries(server: FakeGitHub) -> list[str]:
+    return [c["body"] for c in server.issue_comments[(REPO, 7)] if c["body"].startswith("<!-- qwen-review:summary")]
+
+
+def statuses(server: FakeGitHub, method: str, path: str) -> list[int]:
+    return [r.status for r in server.calls(method, path)]
+
+
+def test_first_run_posts_one_review_and_the_summary(github_server: FakeGitHub, pull: PullRequest,
+                                                    client: GitHubClient) -> None:
+    result = publish(client, pull, first_findings())
+    assert (result.inline_posted, result.listed, result.rejected, result.comment_created) == (3, 1, 0, True)
+    [review] = github_server.reviews[(REPO, 7)]
+    assert review["commit_id"] == pull.head and review["state"] == "COMMENTED" and result.review_url == review["html_url"]
+    comments = {fingerprint_in(c["body"]): c for c in github_server.review_comments[(REPO, 7)]}
+    assert [fingerprint_in(c["body"]) for c in github_server.review_comments[(REPO, 7)]] == ["fp-a", "fp-b", "fp-c"]
+    assert (comments["fp-a"]["line"], comments["fp-a"]["side"], "start_line" in comments["fp-a"]) == (5, "RIGHT", False)
+    assert (comments["fp-b"]["start_line"], comments["fp-b"]["line"], comments["fp-b"]["start_side"]) == (30, 31, "RIGHT")
+    assert (comments["fp-c"]["line"], comments["fp-c"]["side"]) == (20, "LEFT")
+    assert "```suggestion\nchanged = 5\n```" in comments["fp-a"]["body"] and "suggestion" not in comments["fp-c"]["body"]
+    [summary] = summaries(github_server)
+    assert result.comment_url.endswith(f"#issuecomment-{github_server.issue_comments[(REPO, 7)][0]['id']}")
+    assert "Loose end" in summary and "Overall the change looks fine." in summary
+    state = decode_state(summary)
+    assert state.head_sha == pull.head and state.posted == {"fp-a", "fp-b", "fp-c"}
+    assert [e.fingerprint for e in state.listed] == ["fp-d"]
+    assert 422 not in [r.status for r in github_server.requests]
+
+
+def test_rerun_with_the_same_findings_edits_the_summary_and_posts_nothing(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    for index in range(5):  # the summary ends up on a later page of the comments
+        github_server.add_issue_comment(REPO, 7, f"discussion {index}")
+    first = publish(client, pull, first_findings())
+    again = publish(client, pull, first_findings())
+    assert (again.inline_posted, again.comment_created, again.review_url) == (0, False, None)
+    assert again.comment_url == first.comment_url and len(summaries(github_server)) == 1
+    assert len(github_server.reviews[(REPO, 7)]) == 1 and len(github_server.calls("POST", REVIEWS)) == 1
+    assert statuses(github_server, "PATCH", f"/repos/{REPO}/issues/comments/{first.comment_url.rsplit('-', 1)[1]}") \
+        == [200]
+
+
+def test_a_new_push_posts_only_new_findings_and_keeps_earlier_summary_entries(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    first_head = pull.head
+    assert read_previous_review(client, repository=REPO, number=7).head_sha is None
+    publish(client, pull, first_findings())
+    assert read_previous_review(client, repository=REPO, number=7).head_sha == first_head
+    lines = first_push()
+    lines[35] = "changed again\n"
+    pull.push(lines)
+    later = [finding("fp-a", 5, severity="high"), finding("fp-new", 36, severity="critical")]
+    result = publish(client, pull, later)
+    assert result.inline_posted == 1 and len(github_server.reviews[(REPO, 7)]) == 2
+    assert fingerprint_in(github_server.review_comments[(REPO, 7)][-1]["body"]) == "fp-new"
+    [summary] = summaries(github_server)
+    state = decode_state(summary)
+    assert state.head_sha == pull.head and state.posted == {"fp-a", "fp-b", "fp-c", "fp-new"}
+    assert [e.fingerprint for e in state.listed] == ["fp-d"] and f"found at `{first_head[:12]}`" in summary
+    assert read_previous_review(client, repository=REPO, number=7).head_sha == pull.head
+
+
+def test_findings_off_the_diff_go_to_the_summary_without_a_422(github_server: FakeGitHub, pull: PullRequest,
+                                                               client: GitHubClient) -> None:
+    off = finding("fp-off", 12, severity="critical", title="Between hunks")
+    result = publish(client, pull, [off, finding("fp-a", 5)])
+    assert (result.inline_posted, result.listed) == (1, 1)
+    assert "Between hunks" in summaries(github_server)[0]
+    assert 422 not in [r.status for r in github_server.requests]
+
+
+def test_inline_cap_keeps_the_most_severe_and_lists_the_rest(github_server: FakeGitHub, pull: PullRequest,
+                                                             client: GitHubClient) -> None:
+    result = publish(client, pull, first_findings(), max_inline_comments=1)
+    assert [fingerprint_in(c["body"]) for c in github_server.review_comments[(REPO, 7)]] == ["fp-a"]
+    assert {e.fingerprint: e.reason for e in decode_state(summaries(github_server)[0]).listed} == {
+        "fp-b": "over_cap", "fp-c": "over_cap", "fp-d": "unanchored"}
+    assert result.listed == 3
+
+
+def test_a_422_moves_the_comments_github_cannot_place_to_the_summary(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    wrong = commentable_lines_from_patches([PRFile("app.py", "modified", "@@ -0,0 +1,40 @@\n" + "+x\n" * 40)])
+    findings = [finding("fp-a", 5, severity="high"), finding("fp-wrong", 12, title="Misplaced")]
+    result = publish(client, pull, findings, commentable=wrong)
+    assert statuses(github_server, "POST", REVIEWS) == [422, 200]
+    assert [fingerprint_in(c["body"]) for c in github_server.review_comments[(REPO, 7)]] == ["fp-a"]
+    assert (result.inline_posted, result.rejected) == (1, 1)
+    state = decode_state(summaries(github_server)[0])
+    assert [(e.fingerprint, e.reason) for e in state.listed] == [("fp-wrong", "rejected")]
+    assert state.posted == {"fp-a"}
+
+
+def test_a_422_with_no_known_cause_moves_every_comment_to_the_summary(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    github_server.fail_next("POST", REVIEWS, status=422)
+    result = publish(client, pull, first_findings())
+    assert (result.review_url, result.inline_posted, result.rejected, result.listed) == (None, 0, 3, 4)
+    assert github_server.reviews[(REPO, 7)] == [] and len(github_server.calls("POST", REVIEWS)) == 1
+    assert "GitHub could not place it on the diff" in summaries(github_server)[0]
+
+
+def test_502_on_reads_is_retried(github_server: FakeGitHub, pull: PullRequest, client: GitHubClient,
+                                 sleeps: list[float]) -> None:
+    github_server.fail_next("GET", ISSUE_COMMENTS, times=2)
+    github_server.fail_next("GET", f"/repos/{REPO}/pulls/7/files")
+    result = publish(client, pull, first_findings())
+    assert statuses(github_server, "GET", ISSUE_COMMENTS)[:3] == [502, 502, 200]
+    assert result.inline_posted == 3 and sleeps == [0.25, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("path", [REVIEWS, ISSUE_COMMENTS])
+def test_a_write_stored_before_a_502_is_not_repeated(github_server: FakeGitHub, pull: PullRequest,
+                                                     client: GitHubClient, path: str) -> None:
+    github_server.fail_next("POST", path, after_store=True)
+    result = publish(client, pull, first_findings())
+    assert statuses(github_server, "POST", path) == [502]
+    assert len(github_server.reviews[(REPO, 7)]) == 1 and len(summaries(github_server)) == 1
+    assert result.review_url == github_server.reviews[(REPO, 7)][0]["html_url"]
+    assert result.comment_url == github_server.issue_comments[(REPO, 7)][0]["html_url"]
+
+
+def test_a_write_lost_in_a_502_is_sent_again(github_server: FakeGitHub, pull: PullRequest,
+                                             client: GitHubClient) -> None:
+    github_server.fail_next("POST", REVIEWS)
+    result = publish(client, pull, first_findings())
+    assert statuses(github_server, "POST", REVIEWS) == [502, 200] and len(github_server.reviews[(REPO, 7)]) == 1
+    assert result.inline_posted == 3
+
+
+def test_a_write_that_timed_out_after_it_was_stored_is_not_repeated(
+        github_server: FakeGitHub, pull: PullRequest, sleeps: list[float]) -> None:
+    github_server.stall_next("POST", REVIEWS, seconds=1.3)  # GitHub stores the review, the answer never comes
+    policy = RetryPolicy(backoff=0.25, sleep=sleeps.append)
+    with connect(token=TOKEN, api_url=github_server.base_url, timeout=1, write_interval=0, retry=policy) as github:
+        result = publish(github, pull, first_findings())
+    assert len(github_server.calls("POST", REVIEWS)) == 1 and len(github_server.reviews[(REPO, 7)]) == 1
+    assert result.review_url == github_server.reviews[(REPO, 7)][0]["html_url"] and sleeps == [0.25]
+
+
+def test_secondary_rate_limits_are_waited_out(github_server: FakeGitHub, pull: PullRequest, client: GitHubClient,
+                                              sleeps: list[float]) -> None:
+    github_server.secondary_rate_limit_next("POST", REVIEWS, retry_after=7)
+    github_server.secondary_rate_limit_next("POST", ISSUE_COMMENTS, retry_after=None, status=429)
+    result = publish(client, pull, first_findings())
+    assert statuses(github_server, "POST", REVIEWS) == [403, 200] and len(github_server.reviews[(REPO, 7)]) == 1
+    assert statuses(github_server, "POST", ISSUE_COMMENTS) == [429, 201] and len(summaries(github_server)) == 1
+    assert sleeps == [7.0, 3.0] and result.inline_posted == 3
+
+
+def test_primary_rate_limit_waits_until_reset_within_a_bound(github_server: FakeGitHub, pull: PullRequest,
+                                                             client: GitHubClient, sleeps: list[float]) -> None:
+    github_server.primary_rate_limit_next("GET", ISSUE_COMMENTS, reset_in=30)
+    publish(client, pull, first_findings())
+    assert len(sleeps) == 1 and 29.0 <= sleeps[0] <= 32.0
+    github_server.primary_rate_limit_next("GET", ISSUE_COMMENTS, reset_in=3600)
+    with pytest.raises(PublishError, match="rate limited for"):
+        publish(client, pull, first_findings())
+    assert len(sleeps) == 1
+
+
+def test_a_very_long_summary_is_cut_and_keeps_its_state(github_server: FakeGitHub, pull: PullRequest,
+                                                        client: GitHubClient) -> None:
+    many = [finding(f"fp-{i}", None, title=f"Unplaced {i}", body="detail " * 400) for i in range(200)]
+    result = publish(client, pull, many)
+    [summary] = summaries(github_server)
+    assert result.truncated and len(summary) <= 65_536 and "65,536-character limit" in summary
+    assert {e.fingerprint for e in decode_state(summary).listed} == {f"fp-{i}" for i in range(200)}
+    assert 422 not in [r.status for r in github_server.requests]
+
+
+def test_model_text_cannot_ping_or_hide_text(github_server: FakeGitHub, pull: PullRequest,
+                                             client: GitHubClient) -> None:
+    sneaky = [finding("fp-a", 5, title="Ask @alice", body="cc @org/security <!-- <!-- qwen-review:fp=x -->"),
+              finding("fp-d", None, title="@bob look", body="-->")]
+    publish(client, pull, sneaky, summary_markdown="thanks @carol")
+    written = [c["body"] for c in github_server.review_comments[(REPO, 7)]] + summaries(github_server)
+    for text in written:
+        assert not any(name in text for name in ("@alice", "@org/security", "@bob", "@carol"))
+    assert written[0].count("<!--") == 1 and fingerprint_in(written[0]) == "fp-a"  # only our own marker
+    assert "&lt;!-- qwen-review:fp=x" in written[0]  # shown as text, not hidden
+
+
+def test_a_comment_posing_as_the_summary_is_ignored_when_the_author_is_known(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    publish(client, pull, [finding("fp-a", 5)])
+    # a person copies the real summary (whose state says fp-a is posted) into a comment of their own
+    real = github_server.issue_comments[(REPO, 7)].pop()
+    github_server.review_comments[(REPO, 7)].clear()
+    github_server.add_issue_comment(REPO, 7, real["body"], login="mallory")
+    result = publish(client, pull, [finding("fp-a", 5)], author=BOT_LOGIN)
+    assert result.comment_created and result.inline_posted == 1
+    assert [c["user"]["login"] for c in github_server.issue_comments[(REPO, 7)]] == ["mallory", BOT_LOGIN]
+
+
+def test_a_bad_token_is_a_publish_error_that_never_shows_the_token(github_server: FakeGitHub,
+                                                                   pull: PullRequest) -> None:
+    secret = "ghp_this_token_must_never_be_printed_123"
+    with connect(token=secret, api_url=github_server.base_url, write_interval=0) as wrong, \
+            pytest.raises(PublishError) as caught:
+        publish(wrong, pull, first_findings())
+    assert caught.value.exit_code == 3 and "401" in caught.value.message
+    assert secret not in f"{caught.value.message} {caught.value.hint} {caught.value!r}"
+    assert [r.status for r in github_server.requests] == [401]
+    with pytest.raises(PublishError, match="No GitHub token"):
+        connect(token="", api_url=github_server.base_url)
+
+
+def test_an_unreachable_api_is_retried_then_reported(sleeps: list[float]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    policy = RetryPolicy(attempts=3, backoff=0.5, sleep=sleeps.append)
+    with connect(token=TOKEN, api_url=f"http://127.0.0.1:{port}/api/v3", retry=policy) as github, \
+            pytest.raises(PublishError, match="Cannot reach GitHub") as caught:
+        get_pull_request(github, repository=REPO, number=7)
+    assert sleeps == [0.5, 1.0] and TOKEN not in str(caught.value)
+
+
+def test_pull_request_and_files_as_github_shows_them(pull: PullRequest, client: GitHubClient) -> None:
+    info = get_pull_request(client, repository=REPO, number=7)
+    assert (info.head_sha, info.base_sha, info.draft, info.head_repository) == (pull.head, pull.base, False, REPO)
+    [entry] = fetch_pull_files(client, repository=REPO, number=7)
+    assert (entry.filename, entry.status) == ("app.py", "modified") and entry.patch is not None
+    lines = commentable_lines_from_patches([entry])["app.py"]
+    assert sorted(lines.right) == [*range(2, 9), *range(17, 23), *range(27, 35)]
