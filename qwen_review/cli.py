@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from qwen_review import __version__, output
 from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, QwenReviewError, UsageError
 
-COMMANDS = ("review", "github", "auth", "install-hook", "uninstall-hook", "templates")
+COMMANDS = ("review", "github", "auth", "install-hook", "uninstall-hook", "templates", "hook")
 FORMATS = ("text", "json", "markdown", "sarif")
 LEVELS = ("none", "info", "low", "medium", "high", "critical")
 
@@ -74,6 +75,52 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("rev", nargs="?", metavar="REV", help="revision or range (see below); default: staged changes")
     review.add_argument("--staged", action="store_true", help="review the staged changes (index against HEAD)")
     _add_run_options(review)
+
+    github = commands.add_parser(
+        "github", help="review a GitHub pull request (what action.yml runs)",
+        description="Review the pull request of a GitHub Actions event and publish the findings: one summary "
+                    "comment edited in place and one review with inline comments. Reads GITHUB_EVENT_PATH, "
+                    "GITHUB_EVENT_NAME, GITHUB_REPOSITORY, GITHUB_API_URL and GITHUB_TOKEN. Config and "
+                    "templates come from the pull request's base commit.",
+    )
+    github.add_argument("--event-path", type=Path, metavar="PATH", help="the event JSON (default: $GITHUB_EVENT_PATH)")
+    github.add_argument("--pr", type=int, metavar="N", help="pull request number (workflow_dispatch)")
+    _add_run_options(github)
+
+    hook = commands.add_parser(
+        "hook", help="run as a git hook (used by hooks/ and .pre-commit-hooks.yaml)",
+        description="Review what a git hook is about to let through: the staged changes at pre-commit, "
+                    "the pushed commits at pre-push. Defaults: --fail-on high --on-error warn, a short --timeout.",
+    )
+    hook.add_argument("stage", choices=("pre-commit", "pre-push", "manual"), help="the hook stage")
+    hook.add_argument("git_args", nargs="*", metavar="ARG", help="what git passes the hook (pre-push: remote name and URL)")
+    _add_run_options(hook)
+
+    install = commands.add_parser("install-hook", help="install the native git hook",
+                                  description="Install qwen-review as this repository's pre-commit (or pre-push) hook. "
+                                              "An existing hook is kept as <hook>.legacy and still run.")
+    install.add_argument("--pre-push", action="store_true", help="install the pre-push hook instead")
+    install.add_argument("--force", action="store_true",
+                         help="install even when core.hooksPath is set (into that directory)")
+    uninstall = commands.add_parser("uninstall-hook", help="remove the native git hook (restoring a .legacy one)")
+    uninstall.add_argument("--pre-push", action="store_true", help="remove the pre-push hook instead")
+
+    auth = commands.add_parser("auth", help="Qwen OAuth login, status and logout",
+                               description="Manage the Qwen OAuth login shared with Qwen Code "
+                                           "(~/.qwen/oauth_creds.json, or $QWEN_HOME).")
+    auth_commands = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
+    auth_commands.add_parser("login", help="log in with the device flow (needs a terminal; not in CI)")
+    status = auth_commands.add_parser("status", help="show the provider, model, endpoint host, token expiry, "
+                                                     "whose terms apply and whether telemetry is on")
+    status.add_argument("--provider", choices=("openai", "qwen-oauth"), help="the provider to describe")
+    status.add_argument("--model", help="the model to describe")
+    status.add_argument("--base-url", help="the endpoint to describe")
+    auth_commands.add_parser("logout", help="remove the stored Qwen OAuth credentials")
+
+    templates = commands.add_parser("templates", help="work with the prompt templates")
+    templates_commands = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)
+    export = templates_commands.add_parser("export", help="copy the default templates into DIR to customise them")
+    export.add_argument("directory", type=Path, metavar="DIR")
     return parser
 
 
@@ -140,7 +187,83 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "review":
         return _review(args)
+    if args.command == "github":
+        from qwen_review import pr
+
+        load_env(project=False)  # a pull request's own .env must not redirect the endpoint or the key
+        return pr.run_github(event_path=args.event_path, pr_number=args.pr, flags=_flags(args),
+                             options=_run_options(args))
+    if args.command == "hook":
+        from qwen_review import hooks
+
+        return hooks.run_hook(stage=args.stage, git_args=args.git_args, flags=_flags(args),
+                              options=_run_options(args))
+    if args.command == "install-hook":
+        from qwen_review import hooks
+
+        for line in hooks.install_hook(Path.cwd(), pre_push=args.pre_push, force=args.force):
+            output.notice(line)
+        return 0
+    if args.command == "uninstall-hook":
+        from qwen_review import hooks
+
+        for line in hooks.uninstall_hook(Path.cwd(), pre_push=args.pre_push):
+            output.notice(line)
+        return 0
+    if args.command == "auth":
+        return _auth(args)
+    if args.command == "templates":
+        from qwen_review.prompts import export_templates
+
+        for path in export_templates(args.directory):
+            output.notice(f"wrote {path}")
+        return 0
     raise UsageError(f"unknown command {args.command!r}")
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from qwen_review import auth
+
+    load_env()
+    if args.auth_command == "login":
+        path = auth.auth_login(env=os.environ, output=output.notice, is_tty=sys.stdin.isatty() and sys.stderr.isatty())
+        output.notice(f"logged in; credentials stored in {path}")
+    elif args.auth_command == "logout":
+        output.write_stdout(auth.auth_logout(env=os.environ).message())
+    else:
+        settings = _settings_outside_a_run({"provider": args.provider, "model": args.model, "base_url": args.base_url})
+        status = auth.auth_status(env=os.environ, model=settings.model, base_url=settings.base_url,
+                                  forced=settings.provider, telemetry_setting=settings.telemetry)
+        output.write_stdout("\n".join(status.lines()))
+    return 0
+
+
+def _settings_outside_a_run(flags: dict[str, Any]) -> Any:
+    """Settings for commands that may run outside a repository: the config file is used when there is one."""
+    from qwen_review import engine
+    from qwen_review.config import resolve_settings
+    from qwen_review.errors import GitError
+
+    try:
+        plan = engine.plan_review(repo_path=Path.cwd(), rev=None, staged=True)
+    except GitError:
+        return resolve_settings({}, flags)
+    return engine.load_settings(plan, config_path=None, flags=flags)
+
+
+def load_env(*, project: bool = True) -> None:
+    """Read one .env file as Qwen Code does (never overriding a set variable)."""
+    from qwen_review.envfiles import load_env_files
+
+    found = load_env_files(Path.cwd(), Path.home(), os.environ, project=project)
+    if found is not None:
+        output.log.info("read environment variables from %s", found)
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that are not settings: what to produce and where."""
+    return {"dry_run": args.dry_run, "fmt": args.format, "output_path": args.output,
+            "use_cache": not args.no_cache, "config_path": args.config, "quiet": args.quiet}
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -151,9 +274,13 @@ def _review(args: argparse.Namespace) -> int:
     if plan.nothing_to_review:
         # The fast no-op: nothing changed, so no config, model client or credentials are touched.
         return _finish_empty(args, plan)
+    load_env()
     settings = engine.load_settings(plan, config_path=args.config, flags=_flags(args))
-    review = engine.run(plan, settings, dry_run=args.dry_run, use_cache=not args.no_cache)
-    return engine.deliver(review, settings, fmt=args.format, output_path=args.output, quiet=args.quiet)
+    templates = engine.templates_loader(plan, settings)
+    with engine.telemetry(settings) as record:
+        review = engine.run(plan, settings, dry_run=args.dry_run, use_cache=not args.no_cache, templates=templates)
+        record(review)
+    return engine.deliver(review, settings, fmt=args.format, output_path=args.output, templates=templates)
 
 
 def _finish_empty(args: argparse.Namespace, plan: Any) -> int:
@@ -164,7 +291,7 @@ def _finish_empty(args: argparse.Namespace, plan: Any) -> int:
             output.notice("nothing to review")
         return 0
     review = engine.empty_review(plan)
-    return engine.deliver(review, None, fmt=args.format, output_path=args.output, quiet=args.quiet)
+    return engine.deliver(review, None, fmt=args.format, output_path=args.output)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -98,10 +98,16 @@ def resolve_settings(
     env: Mapping[str, str] | None = None,
     *,
     source: str = "configuration",
+    defaults: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Merge the layers in their documented order and validate the result."""
+    """Merge the layers in their documented order and validate the result.
+
+    `defaults` replace the built-in defaults (the hooks use `fail_on = "high"`, for example)
+    and sit below the config file, so a repository's own settings still win.
+    """
     env = os.environ if env is None else env
-    merged: dict[str, Any] = {key.replace("-", "_"): value for key, value in file_values.items()}
+    merged: dict[str, Any] = dict(defaults or {})
+    merged.update({key.replace("-", "_"): value for key, value in file_values.items()})
     for key, names in ENV_KEYS.items():
         for name in names:
             value = env.get(name)

@@ -184,7 +184,7 @@ def _type_change_halves(
     """libgit2 writes no hunks for a type change; git prints a deletion then an addition, so do that."""
     import pygit2
 
-    old, new = repo[delta.old_file.id], repo[delta.new_file.id]
+    old, new = repo[delta.old_file.id].peel(pygit2.Blob), repo[delta.new_file.id].peel(pygit2.Blob)
     context = options.context_lines
     return [
         pygit2.Patch.create_from(old, None, old_as_path=delta.old_file.path, context_lines=context),

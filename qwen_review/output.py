@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("qwen_review")
@@ -58,8 +60,20 @@ def write_file_atomic(path: Path, text: str) -> None:
         raise
 
 
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
+@contextlib.contextmanager
+def progress(total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, only in a terminal and only when there is more than one unit."""
+    if total < 2 or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        yield lambda done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("reviewing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(file=sys.stderr), transient=True)
+    task = bar.add_task("units", total=total)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done)
 
 
 def stdout_color() -> bool:

@@ -1,0 +1,125 @@
+"""Ask the model about each unit, concurrently: cache, one repair round, failures recorded per unit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from qwen_review.errors import QwenReviewError
+from qwen_review.parse import AnswerError, ModelAnswer, parse_answer
+from qwen_review.review import Message, Request
+
+
+class Completion(Protocol):
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+    @property
+    def prompt_tokens(self) -> int: ...
+
+    @property
+    def completion_tokens(self) -> int: ...
+
+
+class Client(Protocol):
+    model: str
+
+    def complete(self, messages: Sequence[Message], *, json_mode: bool = True) -> Completion: ...
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, text: str) -> None: ...
+
+
+@dataclass
+class UnitResult:
+    request: Request
+    answer: ModelAnswer | None = None
+    error: str | None = None
+    cached: bool = False
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    fatal: QwenReviewError | None = field(default=None, repr=False)
+
+
+REPAIR = ("Your previous answer could not be used: {error}. Answer again with only the JSON object "
+          "described in the instructions, with no text before or after it.")
+TRUNCATED = "it was cut off because it was too long; report fewer findings, with shorter bodies"
+
+
+def ask_unit(client: Client, request: Request, *, cache: Cache | None,
+             cache_key: Callable[[str, Sequence[Message]], str], stop: threading.Event) -> UnitResult:
+    """One unit: a cached answer, else the model, with one repair round for an invalid answer."""
+    result = UnitResult(request)
+    key = cache_key(client.model, request.messages)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        try:
+            result.answer = parse_answer(cached)
+            result.cached = True
+            return result
+        except AnswerError:
+            pass  # an entry that no longer validates is ignored, as a corrupt one is
+    messages = list(request.messages)
+    for attempt in range(2):
+        if stop.is_set():
+            result.error = "not sent: an earlier unit failed permanently"
+            return result
+        try:
+            completion = client.complete(messages)
+        except QwenReviewError as exc:
+            result.error = exc.message
+            if getattr(exc, "permanent", False):
+                result.fatal = exc
+                stop.set()
+            return result
+        result.calls += 1
+        result.prompt_tokens += completion.prompt_tokens
+        result.completion_tokens += completion.completion_tokens
+        try:
+            if completion.finish_reason == "length":
+                raise AnswerError(TRUNCATED)
+            result.answer = parse_answer(completion.text)
+        except AnswerError as exc:
+            result.error = f"invalid answer: {exc}"
+            if attempt == 0:
+                messages += [Message("assistant", completion.text), Message("user", REPAIR.format(error=exc))]
+            continue
+        result.error = None
+        if cache is not None:
+            cache.put(key, completion.text)
+        return result
+    return result
+
+
+def ask_all(client: Client, requests: Sequence[Request], *, concurrency: int, cache: Cache | None,
+            cache_key: Callable[[str, Sequence[Message]], str],
+            progress: Callable[[int, int], None] | None = None) -> list[UnitResult]:
+    """Every unit, `concurrency` at a time; results in the order of `requests`."""
+    stop = threading.Event()
+    results: list[UnitResult | None] = [None] * len(requests)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(requests)))) as pool:
+        futures = {pool.submit(ask_unit, client, r, cache=cache, cache_key=cache_key, stop=stop): i
+                   for i, r in enumerate(requests)}
+        done = 0
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                done += 1
+                if progress is not None:
+                    progress(done, len(requests))
+        except BaseException:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
+    return [r for r in results if r is not None]

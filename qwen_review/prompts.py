@@ -1,0 +1,182 @@
+"""Render review units into chat messages from Jinja2 templates (StrictUndefined)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qwen_review.errors import ConfigError, UsageError
+from qwen_review.review import Message
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from qwen_review.chunking import ReviewUnit, UnitFile
+    from qwen_review.diff import Hunk
+
+TEMPLATE_NAMES = ("system.j2", "unit.j2", "summary.md.j2", "report.md.j2",
+                  "summary_comment.md.j2", "inline_comment.md.j2")
+REPO_TEMPLATES_DIR = ".qwen-review/templates"
+_PLACEHOLDER_MARKER = "DIFF-" + "0" * 16  # as long as a real unit marker
+
+
+def default_templates_dir() -> Path:
+    """Inside the wheel the templates sit in the package; in a source checkout, beside it."""
+    packaged = Path(__file__).resolve().parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+
+
+def make_environment(override: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """A repository's templates (when given) first, then the packaged defaults."""
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(default_templates_dir()))]
+    if override is not None:
+        loaders.insert(0, override)
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders), undefined=jinja2.StrictUndefined, autoescape=False,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+def directory_loader(path: Path) -> jinja2.BaseLoader:
+    import jinja2
+
+    if not path.is_dir():
+        raise ConfigError(f"templates_dir {path} is not a directory")
+    return jinja2.FileSystemLoader(str(path))
+
+
+def export_templates(destination: Path) -> list[Path]:
+    """Copy the default templates to `destination` (never overwriting a file there)."""
+    source = default_templates_dir()
+    destination.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TEMPLATE_NAMES:
+        target = destination / name
+        if target.exists():
+            raise UsageError(f"{target} already exists; remove it or export elsewhere")
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target)
+            written.append(target)
+    return written
+
+
+def number_lines(hunk: Hunk) -> str:
+    """The hunk body as `OLD NEW MARK CODE` lines, blank numbers where a side has no line."""
+    old, new = hunk.old_start, hunk.new_start
+    out: list[str] = []
+    append = out.append
+    for raw in hunk.body:
+        origin = raw[:1]
+        if origin == "+":
+            append(f"      {new:>5} + {raw[1:]}")
+            new += 1
+        elif origin == "-":
+            append(f"{old:>5}       - {raw[1:]}")
+            old += 1
+        elif origin == " ":
+            append(f"{old:>5} {new:>5}   {raw[1:]}")
+            old += 1
+            new += 1
+    return "\n".join(out)
+
+
+class HunkView:
+    """What a template sees of a hunk; the numbered text is built only if a template asks for it."""
+
+    def __init__(self, hunk: Hunk) -> None:
+        self.hunk = hunk
+        self.header = hunk.header
+        self.old_start, self.new_start = hunk.old_start, hunk.new_start
+
+    @cached_property
+    def numbered(self) -> str:
+        return number_lines(self.hunk)
+
+    @property
+    def lines(self) -> list[object]:
+        return list(self.hunk.lines())
+
+
+class FileView:
+    def __init__(self, part: UnitFile) -> None:
+        file = part.file
+        self.path, self.old_path, self.status = file.path, file.old_path, file.status
+        self.part, self.parts, self.notes = part.part, part.parts, part.notes
+        self.hunks = [HunkView(h) for h in part.hunks]
+
+
+class PromptRenderer:
+    """Turns units into messages; the system prompt is rendered once per run."""
+
+    def __init__(self, env: jinja2.Environment, *, language: str | None, instructions: str | None) -> None:
+        self.env = env
+        self.language = language or ""
+        self.instructions = (instructions or "").strip()
+        self._unit = self._template("unit.j2")
+        self._system_template = self._template("system.j2")
+
+    def _template(self, name: str) -> jinja2.Template:
+        import jinja2
+
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"template {name}: {exc}") from exc
+
+    def system(self, marker: str = _PLACEHOLDER_MARKER) -> str:
+        return self._render(self._system_template, **self._markers(marker))
+
+    def messages(self, unit: ReviewUnit, index: int, count: int) -> tuple[Message, ...]:
+        marker = _unit_marker(unit)
+        user = self._render(self._unit, files=[FileView(f) for f in unit.files], unit_index=index,
+                            unit_count=count, **self._markers(marker))
+        return (Message("system", self.system(marker)), Message("user", user))
+
+    def overhead_text(self) -> str:
+        """The fixed text every unit carries: the system prompt and the unit template's frame."""
+        # Rendered with a marker of the real markers' length, and a unit count that shows the part line,
+        # so the estimate is an upper bound of every unit's frame.
+        return self.system() + self._render(self._unit, files=[], unit_index=99999, unit_count=99999,
+                                            **self._markers(_PLACEHOLDER_MARKER))
+
+    def _markers(self, marker: str) -> dict[str, str]:
+        return {"begin_marker": f"<<<BEGIN-{marker}>>>", "end_marker": f"<<<END-{marker}>>>",
+                "language": self.language, "instructions": self.instructions}
+
+    def _render(self, template: jinja2.Template, **values: object) -> str:
+        import jinja2
+
+        try:
+            return template.render(**values)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"template {template.name}: {exc}") from exc
+
+
+def _unit_marker(unit: ReviewUnit) -> str:
+    """A marker the diff cannot forge: derived from the unit's own content, so also stable for the cache."""
+    digest = hashlib.sha256()
+    for part in unit.files:
+        digest.update(part.file.path.encode("utf-8", "surrogatepass"))
+        for hunk in part.hunks:
+            digest.update("\n".join(hunk.body).encode("utf-8", "surrogatepass"))
+    return "DIFF-" + digest.hexdigest()[:16]
+
+
+def render_summary(env: jinja2.Environment, *, summaries: Sequence[str], findings_count: int,
+                   files_reviewed: int) -> str:
+    import jinja2
+
+    try:
+        text = env.get_template("summary.md.j2").render(
+            summaries=[s.strip() for s in summaries if s.strip()], findings_count=findings_count,
+            files_reviewed=files_reviewed,
+        )
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"template summary.md.j2: {exc}") from exc
+    return text.strip()
