@@ -112,16 +112,17 @@ def run(plan: ReviewPlan, settings: Settings, *, dry_run: bool, use_cache: bool 
     review.stats.redactions = redaction.count
     env = make_environment(templates if templates is not None else templates_loader(plan, settings))
     renderer = PromptRenderer(env, language=settings.language, instructions=settings.instructions)
+    overhead = estimate_tokens(renderer.overhead_text())
     units, _ = build_units([f for f in files if f.reviewable], max_tokens=settings.max_prompt_tokens,
-                           overhead_tokens=estimate_tokens(renderer.overhead_text()))
+                           overhead_tokens=overhead)
     review.stats.files_reviewed = len({part.file.path for unit in units for part in unit.files})
     review.stats.units = len(units)
     requests = [
         Request(files=tuple(dict.fromkeys(part.file.path for part in unit.files)),
-                estimated_tokens=0, messages=renderer.messages(unit, index, len(units)))
+                estimated_tokens=unit.estimated_tokens + overhead,
+                messages=renderer.messages(unit, index, len(units)))
         for index, unit in enumerate(units, start=1)
     ]
-    requests = [Request(r.files, sum(estimate_tokens(m.content) for m in r.messages), r.messages) for r in requests]
     findings = list(redaction.findings)
     summaries: list[str] = []
     if dry_run:

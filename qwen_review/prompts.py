@@ -67,20 +67,24 @@ def export_templates(destination: Path) -> list[Path]:
 
 
 def number_lines(hunk: Hunk) -> str:
-    """The hunk body as `OLD NEW MARK CODE` lines, blank numbers where a side has no line."""
+    """The hunk body with each line's number in front: new-side for '+' and context, old-side for '-'.
+
+    One number per line, unpadded: digits are a token each for Qwen's tokenizer, so an old and a
+    new column (or padding) would cost about a fifth more prompt tokens (bench/tokens.py).
+    """
     old, new = hunk.old_start, hunk.new_start
     out: list[str] = []
     append = out.append
     for raw in hunk.body:
         origin = raw[:1]
         if origin == "+":
-            append(f"      {new:>5} + {raw[1:]}")
+            append(f"{new} {raw}")
             new += 1
         elif origin == "-":
-            append(f"{old:>5}       - {raw[1:]}")
+            append(f"{old} {raw}")
             old += 1
         elif origin == " ":
-            append(f"{old:>5} {new:>5}   {raw[1:]}")
+            append(f"{new} {raw}")
             old += 1
             new += 1
     return "\n".join(out)
