@@ -90,12 +90,14 @@ def collect_files(repo: pygit2.Repository, target: Target, settings: Settings) -
 
 
 def run(plan: ReviewPlan, settings: Settings, *, dry_run: bool, use_cache: bool = True,
-        templates: jinja2.BaseLoader | None = None, anchor_target: Target | None = None) -> Review:
+        templates: jinja2.BaseLoader | None = None, anchor_target: Target | None = None,
+        files: list[FileDiff] | None = None) -> Review:
     """Collect, redact, chunk and render; then ask the model unless it is a dry run.
 
     `templates` overrides where repository templates come from (pull requests read them from the
     base commit). `anchor_target` anchors the findings against a wider diff than the one reviewed
     (a pull request re-run reviews what changed since the last run, but comments on the whole PR).
+    `files` are the target's files when the caller already collected them.
     """
     from qwen_review.anchor import anchor_findings
     from qwen_review.chunking import build_units
@@ -104,7 +106,8 @@ def run(plan: ReviewPlan, settings: Settings, *, dry_run: bool, use_cache: bool 
     from qwen_review.tokens import estimate_tokens
 
     started = time.monotonic()
-    files = collect_files(plan.repo, plan.target, settings)
+    if files is None:
+        files = collect_files(plan.repo, plan.target, settings)
     redaction = redact_files(files)
     files = redaction.files  # from here on nothing holds the secrets, reports included
     review = Review(target=plan.target, provider=ProviderInfo(kind="none"), files=files, dry_run=dry_run)
@@ -187,7 +190,8 @@ def _summary(env: jinja2.Environment, review: Review, summaries: list[str]) -> s
     if not review.stats.units:
         return "Nothing to review."
     return render_summary(env, summaries=summaries, findings_count=len(review.findings),
-                          files_reviewed=review.stats.files_reviewed)
+                          files_reviewed=review.stats.files_reviewed, units=review.stats.units,
+                          failed_units=review.stats.failed_units)
 
 
 @contextlib.contextmanager

@@ -145,20 +145,23 @@ def _settings(plan: ReviewPlan, flags: dict[str, Any], options: dict[str, Any]) 
 
 
 def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], *, output_path: Path | None) -> int:
-    from qwen_review import engine
-    from qwen_review.diff import CollectOptions, collect
-    from qwen_review.filters import PathFilter
+    from qwen_review import engine, output
+    from qwen_review.errors import CredentialsError
 
-    path_filter = PathFilter(settings.include, settings.exclude, default_excludes=settings.default_excludes,
-                             max_file_bytes=settings.max_file_size)
     # Decided before the engine runs, so a change made only of excluded files never builds a model client.
-    files = collect(plan.repo, plan.target, CollectOptions(skip_reason=path_filter,
-                                                           detect_copies=settings.detect_copies))
+    files = engine.collect_files(plan.repo, plan.target, settings)
     if not any(file.reviewable for file in files):
         return _finish_empty(plan, files, dict(options, output_path=output_path), reason=_skipped_summary(files))
     templates = engine.templates_loader(plan, settings)
-    review = engine.run(plan, settings, dry_run=options["dry_run"], use_cache=options["use_cache"],
-                        templates=templates)
+    try:
+        review = engine.run(plan, settings, dry_run=options["dry_run"], use_cache=options["use_cache"],
+                            templates=templates, files=files)
+    except CredentialsError as exc:
+        if settings.on_error != "warn":
+            raise
+        # A teammate without a key (or with an expired login) is told why, and is not blocked.
+        output.warn(f"{exc.message}; this change was not reviewed (on_error = warn)")
+        return 0
     return engine.deliver(review, settings, fmt=options["fmt"], output_path=output_path, templates=templates)
 
 

@@ -173,13 +173,13 @@ def _unit_marker(unit: ReviewUnit) -> str:
 
 
 def render_summary(env: jinja2.Environment, *, summaries: Sequence[str], findings_count: int,
-                   files_reviewed: int) -> str:
+                   files_reviewed: int, units: int, failed_units: int) -> str:
     import jinja2
 
     try:
         text = env.get_template("summary.md.j2").render(
             summaries=[s.strip() for s in summaries if s.strip()], findings_count=findings_count,
-            files_reviewed=files_reviewed,
+            files_reviewed=files_reviewed, units=units, failed_units=failed_units,
         )
     except jinja2.TemplateError as exc:
         raise ConfigError(f"template summary.md.j2: {exc}") from exc

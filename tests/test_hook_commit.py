@@ -136,6 +136,25 @@ def test_unreachable_model_warns_and_lets_the_commit_through(hooked: GitRepo) ->
     assert hooked.rev("HEAD") != before
 
 
+def test_no_provider_warns_and_lets_the_commit_through(hooked: GitRepo) -> None:
+    """A teammate without a key is told why the change was not reviewed, and is not blocked."""
+    before = hooked.rev("HEAD")
+    hooked.write("shop.py", BASE + "y = 2\n")
+    hooked.stage()
+    result = git_run(hooked, "commit", "-q", "-m", "no key")
+    assert result.code == 0, result.text
+    assert "No model provider configured" in result.err
+    assert "not reviewed" in result.err
+    assert hooked.rev("HEAD") != before
+    strict = git_run(hooked, "commit", "-q", "--allow-empty", "-m", "strict", env={"QWEN_REVIEW_ON_ERROR": "fail"})
+    assert strict.code == 0  # nothing staged: no review, nothing to block
+    hooked.write("shop.py", BASE + "y = 3\n")
+    hooked.stage()
+    blocked = git_run(hooked, "commit", "-q", "-m", "strict", env={"QWEN_REVIEW_ON_ERROR": "fail"})
+    assert blocked.code != 0
+    assert "No model provider configured" in blocked.err
+
+
 def _merge_pending(repo: GitRepo) -> None:
     """main and feature both changed; `git merge --no-commit` leaves MERGE_HEAD for `git commit`."""
     repo.write("shop.py", BASE)
