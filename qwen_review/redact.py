@@ -1,0 +1,389 @@
+"""Replace secrets in the diff lines that leave the machine by `[REDACTED:<kind>]`, one local finding each.
+
+Speed: the hunks of every file that is sent are joined into one text (each hunk after a line
+`@<section>`, so hunk headers are scanned too) and scanned once by one compiled expression, in
+C. Every alternative of it starts with an "anchor", a character chosen to be rare in code
+(`_`, `-`, `k`, uppercase letters...), and checks the rest of a key's prefix behind it with a
+fixed-width lookbehind, so `re` skips from anchor to anchor and tries a match only there. Only
+its hits reach Python: classification, entropy and placeholder checks, and detect-secrets'
+validators (imported only when a candidate needs one).
+
+Patterns follow detect-secrets' plugins (aws, github_token, gitlab_token, slack, stripe, openai,
+jwt, private_key, npm, pypi_token, sendgrid, twilio, square_oauth, azure_storage_key,
+basic_auth, keyword) plus current formats (sk-proj-, sk-ant-, DashScope sk-<hex>, github_pat_,
+hf_). A value given to a secret-looking name (password, secret, token, *_key, credentials)
+counts when it does not look like code or a placeholder and its Shannon entropy reaches
+`ENTROPY_THRESHOLD` (less for values shorter than 12 characters); so a UUID or a SHA assigned to
+`api_key` is redacted, while one elsewhere is not.
+
+Only files that are sent (`skipped is None`) are scanned; deleted files are not sent, so they
+are neither redacted nor reported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from qwen_review.diff import FileDiff
+from qwen_review.review import Finding
+
+ENTROPY_THRESHOLD = 3.0  # bits per character a value given to a secret-looking name must reach
+
+_BLOCK_END = r"(?:[^\n]|\n(?!@))*?(?:{end}|(?=\n@)|\Z)"  # up to the end marker, else the end of the hunk
+_KEY_REST = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)? ?-----?"
+_KEY_BLOCK = "EGIN" + _KEY_REST + _BLOCK_END.format(end=r"-----? ?END" + _KEY_REST)
+_CODE = r"[A-Za-z0-9_-]"
+# (kind, prefix, its width, anchor, rest, needs a word boundary before it). The scan looks for the
+# anchor, a character rare in code, checks the fixed-width prefix behind it, then the rest; so `re`
+# tries a match only where an anchor character stands. Earlier entries win a tie.
+_TOKENS: tuple[tuple[str, str, int, str, str, bool], ...] = (
+    ("private_key", "", 0, "-", "----? ?B" + _KEY_BLOCK, False),
+    ("private_key_tail", "", 0, "-", "----? ?END" + _KEY_REST, False),  # an END whose BEGIN precedes the hunk
+    ("private_key", "", 0, "P", r"uTTY-User-Key-File-\d+:" + _BLOCK_END.format(end=r"Private-MAC: [0-9a-fA-F]+"), False),
+    ("aws_access_key", "", 0, "A", r"(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])", True),
+    ("google_api_key", "", 0, "A", r"Iza[0-9A-Za-z_-]{35}", False),
+    ("azure_storage_key", "", 0, "A", r"ccountKey=[A-Za-z0-9+/]{86}==", False),
+    ("twilio_key", "", 0, "A", r"C[0-9a-f]{32}(?![A-Za-z0-9])", True),
+    ("twilio_key", "", 0, "S", r"K[0-9a-f]{32}(?![A-Za-z0-9])", True),
+    ("sendgrid_key", "", 0, "S", r"G\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}", False),
+    ("gitlab_token", "", 0, "G", r"R1348941[A-Za-z0-9_-]{20,}", False),
+    ("pypi_token", "pypi-", 5, "A", r"gE[A-Za-z0-9_-]{50,}", False),
+    ("jwt", "ey", 2, "J", r"[A-Za-z0-9_-]{10,}={0,2}\.[A-Za-z0-9_-]{10,}={0,2}\.[A-Za-z0-9_+/=-]*", False),
+    ("bearer_token", "", 0, "B", r"earer[ \t]+[A-Za-z0-9._~+/=-]{16,}", False),
+    ("github_token", "gh[pousr]", 3, "_", r"[A-Za-z0-9_]{36,251}", False),
+    ("github_token", "github_pat", 10, "_", r"[A-Za-z0-9_]{22,255}", False),
+    ("npm_token", "npm", 3, "_", r"[A-Za-z0-9]{36}", True),
+    ("huggingface_token", "hf", 2, "_", r"[A-Za-z]{34}(?![A-Za-z])", True),
+    ("stripe_key", "whsec", 5, "_", r"[A-Za-z0-9+/=]{24,}", False),
+    ("anthropic_key", "s", 1, "k", r"-ant-" + _CODE + "{20,}", True),
+    ("openai_key", "s", 1, "k", "-" + _CODE + "{20,}", True),  # also DashScope's sk-<32 hex>, told apart below
+    ("stripe_key", "[sr]", 1, "k", r"_(?:live|test)_[0-9A-Za-z]{16,}", True),
+    ("slack_webhook", "https://hoo", 11, "k", r"s\.slack\.com/services/T\w+/B\w+/\w+", False),
+    ("gitlab_token", "gl(?:dt|ft|rt)", 4, "-", _CODE + "{20,}", False),
+    ("gitlab_token", "gl(?:pat|rtr|cbt|ptt|oas|imt)", 5, "-", _CODE + "{20,}", False),
+    ("gitlab_token", "gl(?:soat|ffct)", 6, "-", _CODE + "{20,}", False),
+    ("gitlab_token", "glagent", 7, "-", _CODE + "{20,}", False),
+    ("slack_token", "", 0, "x", r"ox[abposre]-[0-9A-Za-z-]{10,}", False),
+    ("square_token", "s", 1, "q", r"0(?:csp|atp)-[0-9A-Za-z_-]{22,43}", False),
+    ("url_password", "", 0, ":", r"//[^\s/?#@:'\"`<>{}\[\]\\]{1,100}:[^\s/?#@'\"`<>{}\[\]\\]{3,200}@", False),
+)
+
+
+# Secret-looking names given a value, anchored like the tokens on a rarer letter (the lookbehind
+# checks the rest of the name); matched case-insensitively.
+_KEY_OWNERS = ("api", "access", "auth", "private", "signing", "encryption", "master", "client")
+_NAMES = {
+    "w": r"(?:(?<=passw)(?:or)?d|(?<=pw)d)",
+    "c": r"(?:(?<=sec)ret|redentials?)",
+    "k": r"(?:(?<=tok)en|(?:" + "|".join(f"(?<={o}{s}k)" for o in _KEY_OWNERS for s in ("_", "-", "")) + ")ey)",
+}
+# No word here may be a concatenation of others (base64 = base + 6 + 4): each name must parse one
+# way only, or a long crafted name would make the regex backtrack exponentially.
+_SUFFIX = r"(?:[_.-]?(?:key|token|secret|value|str|string|b64|hex|raw|plain|base|hash|salt|\d))*"
+_ASSIGN = (r"[\"'`]?\]?[ \t]*(?::[ \t]*[a-z_][\w.\[\], |]{0,40}?[ \t]*=|:=|=>|===?|!==?|[?+]?=|:)[ \t]*"
+           r"(?:[@bruf]{1,2}(?=[\"'`]))?")
+_VALUE = r"\"(?P<dq>[^\"\s]{1,500})\"|'(?P<sq>[^'\s]{1,500})'|`(?P<bq>[^`\s]{1,500})`|(?P<bare>[^\s\"'`,;)\]}>]{1,500})"
+_VALUE_GROUPS = ("dq", "sq", "bq", "bare")
+_KEYWORD_REST = _SUFFIX + r"(?![a-z0-9_])" + _ASSIGN
+_KEYWORD = "keyword"
+
+
+def _scan_pattern() -> str:
+    """One expression for every token and name; each alternative starts with a literal anchor character."""
+    groups: dict[str, list[str]] = {}
+    for _, prefix, _, anchor, rest, boundary in _TOKENS:
+        behind = f"(?<={prefix}{re.escape(anchor)})" if prefix else ""
+        if boundary:
+            behind += rf"(?<![\w-]{prefix}{re.escape(anchor)})"
+        groups.setdefault(anchor, []).append(behind + rest)
+    value = re.sub(r"\(\?P<\w+>", "(?:", _VALUE)
+    for letter, name in _NAMES.items():
+        for anchor in (letter, letter.upper()):
+            groups.setdefault(anchor, []).append(f"(?i:{name}{_KEYWORD_REST}(?:{value}))")
+    # All alternatives start with a literal, so `re` skips to the next anchor character in C.
+    return "|".join(f"{re.escape(anchor)}(?:{'|'.join(alternatives)})" for anchor, alternatives in groups.items())
+
+
+def _candidates() -> dict[str, tuple[tuple[str, int, re.Pattern[str]], ...]]:
+    """Per anchor character, the full patterns (kind, prefix width, pattern) in the scan's order."""
+    table: dict[str, list[tuple[str, int, re.Pattern[str]]]] = {}
+    for kind, prefix, width, anchor, rest, boundary in _TOKENS:
+        pattern = (r"(?<![\w-])" if boundary else "") + prefix + re.escape(anchor) + rest
+        table.setdefault(anchor, []).append((kind, width, re.compile(pattern)))
+    for letter, name in _NAMES.items():
+        keyword = re.compile(f"{letter}{name}{_KEYWORD_REST}(?:{_VALUE})", re.IGNORECASE)
+        for anchor in (letter, letter.upper()):
+            table.setdefault(anchor, []).append((_KEYWORD, 0, keyword))
+    return {anchor: tuple(entries) for anchor, entries in table.items()}
+
+
+_SCAN_RE = re.compile(_scan_pattern())
+_CANDIDATES = _candidates()
+_DASHSCOPE = re.compile(r"sk-[0-9a-f]{32}")
+
+_PLACEHOLDERS = ("your", "example", "sample", "placeholder", "changeme", "change_me", "change-me", "dummy",
+                 "redacted", "xxxx", "****", "....", "secret", "passw", "token", "test", "fake", "todo",
+                 "fixme", "none", "null", "undefined", "<", ">", "://")
+_IDENTIFIER = re.compile(r"[A-Za-z_$][\w.$-]*")
+_DESCRIPTIONS = {
+    "private_key": "a private key", "aws_access_key": "an AWS access key ID", "google_api_key": "a Google API key",
+    "openai_key": "an OpenAI API key", "anthropic_key": "an Anthropic API key", "dashscope_key": "a DashScope API key",
+    "github_token": "a GitHub token", "gitlab_token": "a GitLab token", "slack_token": "a Slack token",
+    "slack_webhook": "a Slack webhook URL", "stripe_key": "a Stripe secret key", "jwt": "a JSON Web Token",
+    "bearer_token": "a bearer token", "url_password": "a password inside a URL",
+    "high_entropy_secret": "a hard-coded secret assigned to a secret-looking name",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionResult:
+    """The files with secrets replaced, and one local finding per secret."""
+
+    files: list[FileDiff]
+    findings: list[Finding]
+
+    @property
+    def count(self) -> int:
+        return len(self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    start: int
+    end: int
+    kind: str
+
+
+def redact_files(files: Sequence[FileDiff]) -> RedactionResult:
+    """Redact every hunk line (added, deleted, context) and hunk header of the files that are sent."""
+    lines: list[str] = []
+    hunk_starts: list[int] = []  # index in `lines` of each hunk's `@section` line
+    owners: list[tuple[int, int]] = []  # (file index, hunk index) of each hunk
+    for file_index, file in enumerate(files):
+        if file.skipped is not None:
+            continue
+        for hunk_index, hunk in enumerate(file.hunks):
+            hunk_starts.append(len(lines))
+            owners.append((file_index, hunk_index))
+            lines.append("@" + hunk.section)
+            lines.extend(hunk.body)
+    text = "\n".join(lines)
+    spans = _find_spans(text)
+    if not spans:
+        return RedactionResult(list(files), [])
+    edits, firsts = _line_edits(text, spans, hunk_starts)
+    redacted = {index: _apply(lines[index], changes) for index, changes in edits.items()}
+    findings = _findings(files, lines, redacted, firsts, hunk_starts, owners)
+    return RedactionResult(_rebuild(files, redacted, hunk_starts, owners), findings)
+
+
+def _apply(line: str, changes: list[tuple[int, int, str]]) -> str:
+    """Replace the column ranges (merged where they overlap) by their placeholders."""
+    merged: list[tuple[int, int, str]] = []
+    for start, end, kind in sorted(changes):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end), merged[-1][2])
+        else:
+            merged.append((start, end, kind))
+    for start, end, kind in reversed(merged):
+        line = f"{line[:start]}[REDACTED:{kind}]{line[end:]}"
+    return line
+
+
+def _hits(text: str) -> Iterator[tuple[str, re.Match[str]]]:
+    """Each scan hit as (kind, match of the full pattern from the secret's real start)."""
+    for hit in _SCAN_RE.finditer(text):
+        for kind, width, pattern in _CANDIDATES[text[hit.start()]]:
+            match = pattern.match(text, hit.start() - width)
+            if match is not None:
+                yield kind, match
+                break
+
+
+def _find_spans(text: str) -> list[_Span]:
+    """Verified secret spans, sorted, overlaps merged (a specific kind beats a generic one)."""
+    found: list[_Span] = []
+    for kind, match in _hits(text):
+        if kind != _KEYWORD:
+            span = _verify_token(kind, match.group(), match.start())
+        else:
+            group = next(g for g in _VALUE_GROUPS if match.start(g) >= 0)
+            value = match.group(group)
+            tokens = (_verify_token(k, m.group(), 0) for k, m in _hits(value) if k != _KEYWORD)
+            inner = next((token.kind for token in tokens if token is not None), None)
+            if inner is None and not _plausible_value(value, bare=group == "bare"):
+                continue
+            span = _Span(match.start(group), match.end(group), inner or "high_entropy_secret")
+        if span is not None:
+            found.append(span)
+    found.sort(key=lambda s: (s.start, -s.end))
+    merged: list[_Span] = []
+    for span in found:
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            kind = last.kind if last.kind != "high_entropy_secret" else span.kind
+            merged[-1] = _Span(last.start, max(last.end, span.end), kind)
+        else:
+            merged.append(span)
+    return merged
+
+
+def _verify_token(kind: str, token: str, start: int) -> _Span | None:
+    """Apply the checks of the token's kind; None for a false alarm."""
+    if kind in ("private_key", "private_key_tail"):
+        return _Span(start, start + len(token), kind)
+    if kind == "url_password":
+        password = token[token.index(":", 3) + 1:-1]
+        if not _plausible_value(password, bare=False, minimum=6):
+            return None
+        return _Span(start + len(token) - 1 - len(password), start + len(token) - 1, kind)
+    if kind == "bearer_token":
+        value = token.split(None, 1)[1]
+        if not _plausible_value(value, bare=False):
+            return None
+        return _Span(start + len(token) - len(value), start + len(token), kind)
+    lowered = token.lower()
+    if "example" in lowered or "xxxxx" in lowered or _entropy(token) < 2.5:
+        return None  # documentation placeholders such as AKIAIOSFODNN7EXAMPLE
+    if kind == "openai_key":
+        if _DASHSCOPE.fullmatch(token):
+            kind = "dashscope_key"
+        elif sum(c.isdigit() for c in token) < 2 or _entropy(token[3:]) < ENTROPY_THRESHOLD:
+            return None  # e.g. sk-learn-classification-model
+    elif kind == "jwt":
+        from detect_secrets.plugins.jwt import JwtTokenDetector
+
+        if not JwtTokenDetector.is_formally_valid(token):
+            return None
+    return _Span(start, start + len(token), kind)
+
+
+def _plausible_value(value: str, *, bare: bool, minimum: int = 8) -> bool:
+    """Whether a value given to a secret-looking name looks like a real secret rather than code or a placeholder."""
+    if len(value) < minimum:
+        return False
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDERS) or value.endswith(":"):
+        return False
+    if bare and (any(c in value for c in "([{$%") or (_IDENTIFIER.fullmatch(value)
+                 and sum(c.isdigit() for c in value) < 2)):
+        return False  # code: a call, an index, a variable or attribute name
+    classes = (any(c.islower() for c in value) + any(c.isupper() for c in value)
+               + any(c.isdigit() for c in value) + (not value.isalnum()))
+    if classes < 2 or _entropy(value) < min(ENTROPY_THRESHOLD, 0.85 * math.log2(len(value))):
+        return False
+    from detect_secrets.filters.heuristic import (
+        is_prefixed_with_dollar_sign,
+        is_sequential_string,
+        is_templated_secret,
+    )
+
+    return not (is_sequential_string(value) or is_templated_secret(value) or is_prefixed_with_dollar_sign(value))
+
+
+def _entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    size = len(value)
+    return -sum(n / size * math.log2(n / size) for n in Counter(value).values())
+
+
+def _line_edits(text: str, spans: list[_Span], hunk_starts: list[int]
+                ) -> tuple[dict[int, list[tuple[int, int, str]]], list[tuple[int, str]]]:
+    """Per line, the (start, end, kind) column ranges to replace; and each secret's first line and kind.
+
+    Column 0 holds the origin mark (or '@' of a header line) and is never replaced.
+    """
+    edits: dict[int, list[tuple[int, int, str]]] = {}
+    firsts: list[tuple[int, str]] = []
+    cursor = line = 0  # spans are sorted, so one forward walk converts positions to (line, column)
+
+    def locate(position: int) -> tuple[int, int]:
+        nonlocal cursor, line
+        line += text.count("\n", cursor, position)
+        cursor = position
+        return line, position - (text.rfind("\n", 0, position) + 1)
+
+    for span in spans:
+        first, column = locate(span.start)
+        last, end_column = locate(span.end)
+        kind = span.kind
+        if kind == "private_key_tail":  # from the start of its hunk (or from the header line itself)
+            kind = "private_key"
+            header = hunk_starts[bisect_right(hunk_starts, first) - 1]
+            first, column = (first, 1) if header == first else (header + 1, 1)
+        firsts.append((first, kind))
+        for index in range(first, last + 1):
+            begin = max(column if index == first else 1, 1)
+            stop = end_column if index == last else len(text)  # len(text): to the end of the line
+            if stop > begin:
+                edits.setdefault(index, []).append((begin, stop, kind))
+    return edits, firsts
+
+
+def _findings(files: Sequence[FileDiff], lines: list[str], redacted: dict[int, str], firsts: list[tuple[int, str]],
+              hunk_starts: list[int], owners: list[tuple[int, int]]) -> list[Finding]:
+    findings: list[Finding] = []
+    quotes: set[tuple[str, str]] = set()
+    headers: list[tuple[str, str, str]] = []
+    for index, kind in firsts:
+        position = bisect_right(hunk_starts, index) - 1
+        file_index, hunk_index = owners[position]
+        path = files[file_index].path
+        quote = redacted.get(index, lines[index])[1:]
+        if index == hunk_starts[position]:
+            headers.append((path, kind, quote))
+            continue
+        hunk = files[file_index].hunks[hunk_index]
+        before = "".join([raw[:1] for raw in hunk.body[:index - hunk_starts[position] - 1]])
+        origin = lines[index][:1]
+        if origin == "-":
+            number, side = hunk.old_start + before.count("-") + before.count(" "), "LEFT"
+        else:
+            number, side = hunk.new_start + before.count("+") + before.count(" "), "RIGHT"
+        quotes.add((path, quote))
+        findings.append(_finding(path, number, side, kind, quote, "on this line"))
+    for path, kind, quote in headers:  # a hunk header repeats a line of the file: report it only once
+        if (path, quote) not in quotes:
+            quotes.add((path, quote))
+            findings.append(_finding(path, None, "RIGHT", kind, None, "in a hunk header (the context line after @@)"))
+    return findings
+
+
+def _finding(path: str, line: int | None, side: str, kind: str, quote: str | None, where: str) -> Finding:
+    what = _DESCRIPTIONS.get(kind, f"a {kind.replace('_', ' ')}")
+    body = (f"What looks like {what} appears {where}. It was replaced by [REDACTED:{kind}] before anything was "
+            "sent to the model. If it is a real credential, revoke it, remove it from the history, and load it "
+            "from the environment or a secret store instead.")
+    return Finding(path=path, line=line, end_line=None, side="LEFT" if side == "LEFT" else "RIGHT",
+                   severity="high", category="security", title=f"Possible secret in diff: {kind}", body=body,
+                   quote=quote, local=True)
+
+
+def _rebuild(files: Sequence[FileDiff], redacted: dict[int, str], hunk_starts: list[int],
+             owners: list[tuple[int, int]]) -> list[FileDiff]:
+    """New FileDiff and Hunk objects where a line changed; the same objects elsewhere."""
+    changed: dict[int, dict[int, dict[int, str]]] = {}
+    for index, line in redacted.items():
+        position = bisect_right(hunk_starts, index) - 1
+        file_index, hunk_index = owners[position]
+        changed.setdefault(file_index, {}).setdefault(hunk_index, {})[index - hunk_starts[position]] = line
+    result = list(files)
+    for file_index, hunks in changed.items():
+        new_hunks = list(files[file_index].hunks)
+        for hunk_index, new_lines in hunks.items():
+            hunk = new_hunks[hunk_index]
+            body = list(hunk.body)
+            section = hunk.section
+            for offset, line in new_lines.items():
+                if offset == 0:
+                    section = line[1:]
+                else:
+                    body[offset - 1] = line
+            new_hunks[hunk_index] = replace(hunk, section=section, body=tuple(body))
+        result[file_index] = replace(files[file_index], hunks=new_hunks)
+    return result
