@@ -19,12 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from qwen_review import __version__
 from qwen_review.errors import PublishError
+from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
 from qwen_review.pr_summary import (
-    FileLines,
     InlineComment,
-    PRFile,
     SummaryState,
-    commentable_lines_from_patches,
     decode_state,
     fingerprints_in,
     is_summary,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from qwen_review.pr_diff import FileLines
 from qwen_review.report.markdown import code_span, fence, neutralize
 from qwen_review.review import Finding, severity_rank
 
@@ -37,7 +38,6 @@ _ID = r"[0-9A-Za-z_.:]+(?:-[0-9A-Za-z_.:]+)*"  # no "--", which could end an HTM
 _FP_RE = re.compile(rf"<!-- qwen-review:fp=({_ID}) -->\s*\Z")
 _RUN_RE = re.compile(rf"<!-- qwen-review:review run=({_ID}) -->")
 _SAFE_ID = re.compile(_ID)
-_HUNK = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 Reason = Literal["unanchored", "off_diff", "over_cap", "rejected"]
 REASONS: dict[str, str] = {
@@ -95,61 +95,6 @@ def review_run_in(body: str | None) -> str | None:
 
 def is_summary(body: str | None) -> bool:
     return (body or "").startswith(SUMMARY_MARKER)
-
-
-# --- GitHub's view of the diff ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PRFile:
-    """One entry of GitHub's `pulls/{n}/files`; `patch` is None when GitHub leaves it out."""
-
-    filename: str
-    status: str
-    patch: str | None
-    previous_filename: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileLines:
-    """Commentable lines of one file, per side, each mapped to the index of its hunk."""
-
-    right: Mapping[int, int]
-    left: Mapping[int, int]
-
-    def allows(self, *, line: int, side: str, start_line: int | None = None, start_side: str | None = None) -> bool:
-        sides = {"RIGHT": self.right, "LEFT": self.left}
-        if side not in sides or line not in sides[side]:
-            return False
-        if start_line is None:
-            return True
-        first = sides.get(start_side or side, {})
-        return start_line in first and start_line < line and first[start_line] == sides[side][line]
-
-
-def commentable_lines_from_patches(files: Iterable[PRFile]) -> dict[str, FileLines]:
-    """Parse GitHub's `patch` strings: RIGHT = added/context lines, LEFT = deleted/context lines."""
-    result: dict[str, FileLines] = {}
-    for entry in files:
-        right: dict[int, int] = {}
-        left: dict[int, int] = {}
-        hunk, old, new = -1, 0, 0
-        # split on "\n" only: str.splitlines would also break at form feeds inside code lines
-        for line in (entry.patch or "").split("\n"):
-            header = _HUNK.match(line)
-            if header:
-                hunk, old, new = hunk + 1, int(header[1]), int(header[2])
-            elif hunk < 0 or not line:
-                continue
-            elif line[0] == "+":
-                right[new], new = hunk, new + 1
-            elif line[0] == "-":
-                left[old], old = hunk, old + 1
-            elif line[0] == " ":
-                right[new], left[old] = hunk, hunk
-                old, new = old + 1, new + 1
-        result[entry.filename] = FileLines(right=right, left=left)
-    return result
 
 
 # --- findings as the PR shows them ----------------------------------------------------------

@@ -9,13 +9,11 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
 from qwen_review.pr_summary import (
     BODY_BUDGET,
     STATE_BUDGET,
-    FileLines,
-    PRFile,
     SummaryState,
-    commentable_lines_from_patches,
     decode_state,
     default_environment,
     encode_state,
