@@ -1,0 +1,240 @@
+"""`qwen-review github`: review the pull request of a GitHub Actions event and publish the findings.
+
+The order matters for safety: the event decides what is reviewed; the diff is read from git
+objects (or GitHub's patches), never by running anything from the pull request; the config and
+templates come from the base commit; and nothing is written to the pull request in a dry run or
+when a fork's run has no model credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qwen_review import output
+from qwen_review.errors import EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
+from qwen_review.pr_actions import annotate, append_step_summary, write_outputs
+from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, provider_configured, pull_request_of, read_payload
+from qwen_review.pr_summary import SummaryState
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from qwen_review.config import Settings
+    from qwen_review.github import GitHubClient, PublishResult
+    from qwen_review.pr_source import ReviewSource
+    from qwen_review.review import Review
+
+FORK_NOTICE = ("pull request #{number} comes from a fork (or Dependabot) and this run has no model credentials "
+               "(GitHub passes no secrets to such runs): not reviewed, nothing posted. "
+               "See docs/github-action.md, \"Forks and secrets\".")
+
+
+def run_github(*, event_path: Path | None, pr_number: int | None, flags: dict[str, Any],
+               options: dict[str, Any]) -> int:
+    """Review the event's pull request and publish the findings; returns the exit code."""
+    from qwen_review.pr_event import runner_env
+
+    runner = runner_env(os.environ)
+    try:
+        return _run(runner, event_path=event_path, pr_number=pr_number, flags=flags, options=options)
+    except QwenReviewError as exc:
+        annotate("error", _scrub(runner, exc.message))  # the CLI prints the message and hint on stderr too
+        raise
+
+
+def _run(runner: RunnerEnv, *, event_path: Path | None, pr_number: int | None, flags: dict[str, Any],
+         options: dict[str, Any]) -> int:
+    pull = pull_request_of(runner, read_payload(event_path, os.environ), pr_number=pr_number)
+    if isinstance(pull, Skip):
+        return _skip(runner, pull.reason, options)
+    dry_run = bool(options["dry_run"])
+    if pull.fork and not dry_run and not provider_configured(os.environ):
+        return _skip(runner, FORK_NOTICE.format(number=pull.number), options)
+    with contextlib.ExitStack() as stack:
+        client = _connect(runner, dry_run=dry_run)
+        if client is not None:
+            stack.enter_context(client)
+        if pull.from_api:
+            if client is None:
+                raise PublishError("a dry run given only a pull request number needs GITHUB_TOKEN to read it")
+            pull = _from_api(client, pull)
+        if pull.fork and not dry_run and not provider_configured(os.environ):
+            code = _skip(runner, FORK_NOTICE.format(number=pull.number), options)
+        else:
+            code = _review(runner, stack, client, pull, flags=flags, options=options)
+    return code
+
+
+def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient | None, pull: PullRequestRef,
+            *, flags: dict[str, Any], options: dict[str, Any]) -> int:
+    from qwen_review import engine
+    from qwen_review.config import resolve_settings
+    from qwen_review.github import read_previous_review
+    from qwen_review.pr_base import base_config, base_templates
+    from qwen_review.pr_source import open_source
+    from qwen_review.prompts import make_environment
+
+    assert pull.base_sha is not None and pull.head_sha is not None
+    previous = SummaryState()
+    if client is not None:
+        previous = read_previous_review(client, repository=pull.repository, number=pull.number, author=runner.login)
+    root = Path.cwd()
+    source = open_source(stack, root=root, repository=pull.repository, number=pull.number, base=pull.base_sha,
+                         head=pull.head_sha, last_head=previous.head_sha, client=client,
+                         scrub=lambda text: _scrub(runner, text))
+    config = base_config(source.base_repo, pull.base_sha, root=root, config_path=options["config_path"])
+    if source.base_repo is None and options["config_path"] is None:
+        output.warn(f"the base commit {pull.base_sha[:12]} is not in the checkout: the repository's config and "
+                    "templates are not used (built-in defaults, the environment and flags apply)")
+    settings = resolve_settings(config.values, flags, source=config.source)
+    if pull.draft and not settings.review_drafts:
+        return _skip(runner, f"pull request #{pull.number} is a draft: not reviewed (set review_drafts = true "
+                             "in the base branch's config to review drafts)", options)
+    loader = base_templates(source.base_repo, pull.base_sha, root=root, templates_dir=settings.templates_dir)
+    env = make_environment(loader)
+    _say(options, f"pull request #{pull.number}: {source.note}")
+    with engine.telemetry(settings) as record:
+        review = engine.run(source.plan, settings, dry_run=bool(options["dry_run"]), use_cache=options["use_cache"],
+                            templates=loader, anchor_target=source.anchor_target)
+        record(review)
+    summary = _summary_text(review, source)
+    result: PublishResult | None = None
+    failure: PublishError | None = None
+    if options["dry_run"]:
+        _show_plan(client, pull, review, previous, settings, env, source)
+    elif review.stats.units and review.stats.failed_units >= review.stats.units:
+        output.warn("no unit got an answer: nothing posted, so the next run reviews this head again")
+    else:
+        failure, result = _publish(client, pull, review, summary, settings, env, source, runner, options)
+    _report_to_runner(runner, review, env, result, failure)
+    code = engine.deliver(review, settings, fmt=options["fmt"], output_path=options["output_path"], templates=loader)
+    return _with_publish_failure(code, failure, pull=pull, settings=settings)
+
+
+def _connect(runner: RunnerEnv, *, dry_run: bool) -> GitHubClient | None:
+    """The API client; a dry run without a token reads nothing from GitHub instead of failing."""
+    from qwen_review.github import connect
+
+    if not runner.token and dry_run:
+        output.notice("dry run without GITHUB_TOKEN: the pull request's earlier review is not read")
+        return None
+    return connect(token=runner.token, api_url=runner.api_url)
+
+
+def _from_api(client: GitHubClient, pull: PullRequestRef) -> PullRequestRef:
+    from qwen_review.github import get_pull_request
+
+    info = get_pull_request(client, repository=pull.repository, number=pull.number)
+    return dataclasses.replace(pull, base_sha=info.base_sha, head_sha=info.head_sha, draft=info.draft,
+                               fork=info.head_repository != pull.repository)
+
+
+def _publish(client: GitHubClient | None, pull: PullRequestRef, review: Review, summary: str, settings: Settings,
+             env: jinja2.Environment, source: ReviewSource, runner: RunnerEnv, options: dict[str, Any]
+             ) -> tuple[PublishError | None, PublishResult | None]:
+    from qwen_review.github import publish_review
+    from qwen_review.pr_diff import commentable_lines_from_patches
+
+    assert client is not None and pull.head_sha is not None
+    # GitHub's view of the diff decides where comments go; publish_review reads it when not given.
+    commentable = commentable_lines_from_patches(source.pr_files) if source.pr_files is not None else None
+    try:
+        result = publish_review(client, repository=pull.repository, number=pull.number, head_sha=pull.head_sha,
+                                findings=review.findings, summary_markdown=summary,
+                                max_inline_comments=settings.max_inline_comments, commentable=commentable,
+                                env=env, author=runner.login)
+    except PublishError as exc:
+        return exc, None
+    posted = f"{result.inline_posted} inline comment(s)" if result.review_url else "no new inline comment"
+    _say(options, f"posted {posted}; summary comment {'created' if result.comment_created else 'updated'}: "
+             f"{result.comment_url}")
+    return None, result
+
+
+def _with_publish_failure(code: int, failure: PublishError | None, *, pull: PullRequestRef,
+                          settings: Settings) -> int:
+    """Exit 3 for a publishing failure, a warning with --on-error warn, a notice for a fork's read-only token."""
+    if failure is None:
+        return code
+    status = getattr(failure, "status", None)
+    if pull.fork and status in (403, 404):
+        message = (f"the token cannot write to pull request #{pull.number} (a fork's run gets a read-only token); "
+                   "the review is in the step summary only")
+        output.notice(message)
+        annotate("notice", message)
+        return code
+    if settings.on_error == "warn":
+        output.warn(f"{failure.message}; continuing because of --on-error warn")
+        annotate("warning", failure.message)
+        return code
+    output.error(failure.message, failure.hint)
+    annotate("error", failure.message)
+    return max(code, EXIT_PROVIDER)
+
+
+def _summary_text(review: Review, source: ReviewSource) -> str:
+    """The overall summary for the PR comment: the model's summary, how much was reviewed, what was not."""
+    parts = [review.summary.strip()] if review.stats.units or source.since is None else []
+    parts.append(f"_qwen-review {source.note}._")
+    if review.failed_units:
+        files = ", ".join(sorted({f"`{path}`" for unit in review.failed_units for path in unit.files}))
+        parts.append(f"Not reviewed (the model gave no valid answer): {files}.")
+    return "\n\n".join(part for part in parts if part)
+
+
+def _show_plan(client: GitHubClient | None, pull: PullRequestRef, review: Review, previous: SummaryState,
+               settings: Settings, env: jinja2.Environment, source: ReviewSource) -> None:
+    """What a real run would post, on stderr; nothing is written to GitHub."""
+    from qwen_review.github import fetch_pull_files
+    from qwen_review.pr_diff import commentable_lines_from_patches
+    from qwen_review.pr_summary import plan_publication
+
+    assert pull.head_sha is not None
+    files = source.pr_files
+    if files is None and client is not None:
+        files = fetch_pull_files(client, repository=pull.repository, number=pull.number)
+    plan = plan_publication(findings=review.findings, previous=previous, already_inline=frozenset(),
+                            commentable=commentable_lines_from_patches(files or []),
+                            max_inline=settings.max_inline_comments, head_sha=pull.head_sha, env=env)
+    output.notice(f"dry run: nothing written to GitHub; a real run would post {len(plan.inline)} inline comment(s) "
+                  f"and create or edit the summary comment listing {len(plan.listed)} finding(s)")
+    for comment in plan.inline:
+        output.notice(f"  would comment on {comment.path}:{comment.line} ({comment.side}): {comment.entry.title}")
+
+
+def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment, result: PublishResult | None,
+                      failure: PublishError | None) -> None:
+    """The Markdown report in the step summary; findings, highest severity and the comment URL as outputs."""
+    from qwen_review.report import render
+
+    text = render(review, "markdown", env=env)
+    if result is not None:
+        text += f"\n\nSummary comment: {result.comment_url}"
+    elif failure is not None:
+        text += f"\n\n**Not posted to the pull request**: {_scrub(runner, failure.message)}"
+    append_step_summary(runner.step_summary, text)
+    write_outputs(runner.output, {"findings": str(len(review.findings)),
+                                  "highest-severity": review.highest_severity(),
+                                  "comment-url": result.comment_url if result is not None else ""})
+
+
+def _skip(runner: RunnerEnv, reason: str, options: dict[str, Any]) -> int:
+    """Exit 0 with a notice in the log, the annotations and the step summary; outputs say nothing was found."""
+    _say(options, reason)
+    annotate("notice", reason)
+    append_step_summary(runner.step_summary, f"### qwen-review\n\n{reason}")
+    write_outputs(runner.output, {"findings": "0", "highest-severity": "none", "comment-url": ""})
+    return EXIT_OK
+
+
+def _say(options: dict[str, Any], message: str) -> None:
+    if not options.get("quiet"):
+        output.notice(message)
+
+
+def _scrub(runner: RunnerEnv, text: str) -> str:
+    return text.replace(runner.token, "***") if runner.token else text

@@ -1,0 +1,106 @@
+"""What a pull request run reviews: the local history when it can be had, else GitHub's patches."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qwen_review import output
+from qwen_review.errors import GitError, PublishError
+
+if TYPE_CHECKING:
+    import pygit2
+
+    from qwen_review.engine import ReviewPlan
+    from qwen_review.github import GitHubClient
+    from qwen_review.pr_diff import PRFile
+    from qwen_review.target import Target
+
+
+@dataclass(frozen=True)
+class ReviewSource:
+    """The plan to run, the wider diff to anchor on, and where the base commit's files can be read."""
+
+    plan: ReviewPlan
+    anchor_target: Target | None  # the whole PR when only the commits since the last review are reviewed
+    base_repo: pygit2.Repository | None  # holds the base commit (config, templates); None: not available
+    since: str | None  # the last reviewed head, when only what came after it is reviewed
+    pr_files: list[PRFile] | None  # GitHub's files, when they were read (the fallback)
+    note: str  # one line for the log and the summary comment
+
+
+def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, number: int, base: str, head: str,
+                last_head: str | None, client: GitHubClient | None, scrub: Callable[[str], str]) -> ReviewSource:
+    """`merge-base(base, head)..head` from the checkout (fetching what is missing), or GitHub's patches.
+
+    With `last_head` an ancestor of `head`, only `last_head..head` is reviewed and the findings are
+    anchored on the whole pull request; after a force-push that dropped it, everything is reviewed.
+    """
+    from qwen_review.engine import ReviewPlan
+    from qwen_review.pr_fetch import ensure_history, is_ancestor
+    from qwen_review.target import commits_target
+
+    try:
+        history = ensure_history(root, base, head, scrub=scrub)
+    except GitError as exc:  # not a repository: no actions/checkout step, say
+        output.log.info("no usable checkout (%s)", exc.message)
+        history = None
+    if history is None:
+        return _from_patches(stack, root=root, repository=repository, number=number, base=base, head=head,
+                             client=client)
+    repo, merge_base = history.repo, history.merge_base
+    whole = commits_target(repo, "pull_request", f"#{number} {merge_base[:12]}..{head[:12]}", merge_base, head)
+    if last_head and last_head != merge_base and is_ancestor(repo, last_head, head):
+        target = commits_target(repo, "pull_request", f"#{number} {last_head[:12]}..{head[:12]}", last_head, head)
+        note = (f"no new commits since the last review of `{head[:12]}`" if last_head == head else
+                f"reviewed the commits since the last review: `{last_head[:12]}..{head[:12]}`")
+        plan = ReviewPlan(repo=repo, root=root, target=target, nothing_to_review=target.base_tree == target.head_tree)
+        return ReviewSource(plan, whole, repo, last_head, None, note)
+    note = f"reviewed the whole pull request: `{merge_base[:12]}..{head[:12]}`"
+    if last_head:
+        note += f" (the last reviewed head `{last_head[:12]}` is no longer part of it)"
+    plan = ReviewPlan(repo=repo, root=root, target=whole, nothing_to_review=whole.base_tree == whole.head_tree)
+    return ReviewSource(plan, None, repo, None, None, note)
+
+
+def _from_patches(stack: contextlib.ExitStack, *, root: Path, repository: str, number: int, base: str, head: str,
+                  client: GitHubClient | None) -> ReviewSource:
+    from qwen_review.engine import ReviewPlan
+    from qwen_review.github import fetch_pull_files
+    from qwen_review.pr_patches import patch_trees
+    from qwen_review.target import Target
+
+    if client is None:
+        raise GitError(f"the checkout lacks the pull request's commits ({base[:12]}, {head[:12]}) and cannot fetch "
+                       "them, and without a GitHub token its files cannot be read from the API",
+                       hint="set GITHUB_TOKEN, or check out with `fetch-depth: 0`")
+    try:
+        files = fetch_pull_files(client, repository=repository, number=number)
+    except PublishError as exc:
+        raise GitError(f"the checkout lacks the pull request's commits and GitHub's file list failed: {exc.message}",
+                       hint=exc.hint) from exc
+    trees = stack.enter_context(patch_trees(files))
+    if trees.unavailable:
+        output.warn(f"GitHub shows no patch for {len(trees.unavailable)} file(s) (binary or too large); "
+                    f"not reviewed: {', '.join(trees.unavailable[:10])}")
+    target = Target("pull_request", f"#{number} {base[:12]}...{head[:12]}", base_commit=base, head_commit=head,
+                    base_tree=trees.base_tree, head_tree=trees.head_tree)
+    plan = ReviewPlan(repo=trees.repo, root=root, target=target,
+                      nothing_to_review=trees.base_tree == trees.head_tree)
+    note = "reviewed from GitHub's patches: the checkout lacks the pull request's commits and could not fetch them"
+    return ReviewSource(plan, None, _local_base(root, base), None, files, note)
+
+
+def _local_base(root: Path, base: str) -> pygit2.Repository | None:
+    """The checkout, when it holds the base commit (a `pull_request_target` checkout does)."""
+    from qwen_review.pr_fetch import has_commit
+    from qwen_review.target import open_repository
+
+    try:
+        repo = open_repository(root)
+    except GitError:
+        return None
+    return repo if has_commit(repo, base) else None

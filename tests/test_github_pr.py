@@ -1,0 +1,298 @@
+"""`qwen-review github` end to end: real git checkouts, the fake GitHub API, the fake model server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from qwen_review.pr_summary import decode_state
+from tests.clirun import Result, run_cli
+from tests.fakes.github_server import TOKEN, FakeGitHub
+from tests.fakes.model_server import ModelServer
+from tests.gitrepo import GitRepo
+from tests.prworld import API_KEY, NUMBER, REPO, PullWorld, base_code, edit_line, make_world
+
+EVAL = "result = eval(data)  # BUG(high): eval of untrusted input"
+SHELL = "os.system(cmd)  # BUG(medium): shell command built from input"
+REVIEWS = f"/repos/{REPO}/pulls/{NUMBER}/reviews"
+COMMENTS = f"/repos/{REPO}/issues/{NUMBER}/comments"
+
+
+@pytest.fixture
+def world(tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub,
+          model_server: ModelServer) -> PullWorld:
+    pr = make_world(tmp_path, make_repo("dev"), github_server, model_server)
+    pr.push({"app.py": edit_line(base_code(), 5, EVAL)}, "use eval")
+    return pr
+
+
+def github(world: PullWorld, capsys: pytest.CaptureFixture[str], *args: str, cwd: Path | None = None,
+           **env: str) -> Result:
+    result = run_cli(cwd or world.checkout, "github", *args, capsys=capsys, env=world.env(**env))
+    for text in (result.out, result.err, world.step_summary.read_text() if world.step_summary.exists() else "",
+                 world.output_file.read_text() if world.output_file.exists() else ""):
+        assert TOKEN not in text and API_KEY not in text
+    return result
+
+
+def test_first_run_posts_a_review_and_the_summary(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    result = github(world, capsys)
+    assert result.code == 0, result.err
+    [review] = world.reviews()
+    assert (review["commit_id"], review["state"]) == (world.head, "COMMENTED")
+    [comment] = world.review_comments()
+    assert (comment["path"], comment["line"], comment["side"]) == ("app.py", 5, "RIGHT")
+    assert "eval of untrusted input" in comment["body"]
+    [summary] = world.summaries()
+    assert decode_state(summary).head_sha == world.head
+    assert "The model looked at it: 1 problem(s)." in summary
+    assert "merge" not in summary and f"{world.base[:12]}..{world.head[:12]}" in summary
+    [request] = world.model.requests
+    assert EVAL in request.prompt_text and request.body["model"] == "qwen-test"
+    outputs = world.outputs()
+    assert outputs == {"findings": "1", "highest-severity": "high", "comment-url": outputs["comment-url"]}
+    assert outputs["comment-url"].endswith(f"/pull/{NUMBER}#issuecomment-{world.github.issue_comments[(REPO, NUMBER)][0]['id']}")
+    step = world.step_summary.read_text()
+    assert "eval of untrusted input" in step and outputs["comment-url"] in step
+    assert "eval of untrusted input" in result.out  # the text report in the log
+
+
+def test_rerun_without_change_edits_the_summary_and_posts_nothing_new(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert github(world, capsys).code == 0
+    first = world.summaries()[0]
+    assert github(world, capsys, GITHUB_EVENT_PATH=str(world.event("reopened"))).code == 0
+    assert len(world.reviews()) == 1 and len(world.review_comments()) == 1
+    [summary] = world.summaries()
+    assert summary != first and f"no new commits since the last review of `{world.head[:12]}`" in summary
+    assert [r.status for r in world.github.calls("PATCH")] == [200]
+    assert len(world.model.requests) == 1  # nothing new was sent to the model
+    assert world.outputs()["findings"] == "0"
+
+
+def test_a_new_push_reviews_only_the_new_commit_and_posts_only_new_findings(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert github(world, capsys).code == 0
+    first_head = world.head
+    code = edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)
+    world.push({"app.py": code}, "shell out")
+    result = github(world, capsys, GITHUB_EVENT_PATH=str(world.event("synchronize")))
+    assert result.code == 0, result.err
+    _, second = world.model.requests
+    assert SHELL in second.prompt_text and EVAL not in second.prompt_text  # only the new commit's change
+    first_review, second_review = world.reviews()
+    assert second_review["commit_id"] == world.head
+    lines = [(c["pull_request_review_id"], c["line"]) for c in world.review_comments()]
+    assert lines == [(first_review["id"], 5), (second_review["id"], 35)]
+    [summary] = world.summaries()
+    assert decode_state(summary).head_sha == world.head
+    assert f"`{first_head[:12]}..{world.head[:12]}`" in summary
+
+
+def test_a_force_push_that_drops_the_reviewed_head_gets_a_full_review(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert github(world, capsys).code == 0
+    world.dev.git("reset", "-q", "--hard", world.base)
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)}, "rewritten")
+    assert github(world, capsys, GITHUB_EVENT_PATH=str(world.event("synchronize"))).code == 0
+    second = world.model.requests[-1]
+    assert SHELL in second.prompt_text and EVAL in second.prompt_text  # everything again
+    # the eval finding was already posted: only the shell one is new
+    assert [c["line"] for c in world.review_comments()] == [5, 35]
+    assert "is no longer part of it" in world.summaries()[0]
+
+
+def test_findings_off_the_diff_are_listed_in_the_summary(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 20, "import os  # OFFDIFF")}, "layout")
+    assert github(world, capsys).code == 0
+    assert [c["line"] for c in world.review_comments()] == [5]
+    [summary] = world.summaries()
+    assert "Module layout" in summary and "not on a line of the diff" in summary
+    assert world.outputs()["findings"] == "2"
+
+
+def test_502_and_secondary_rate_limits_are_retried_without_duplicates(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.github.fail_next("POST", REVIEWS, status=502, after_store=True)
+    world.github.secondary_rate_limit_next("POST", COMMENTS, retry_after=0)
+    result = github(world, capsys)
+    assert result.code == 0, result.err
+    assert len(world.reviews()) == 1 and len(world.summaries()) == 1
+    assert [r.status for r in world.github.calls("POST", REVIEWS)] == [502]  # stored, then found, not re-sent
+    assert [r.status for r in world.github.calls("POST", COMMENTS)] == [403, 201]
+
+
+def test_a_fork_without_secrets_gets_a_notice_and_nothing_is_written(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.head_repo = "someone/demo-fork"
+    result = github(world, capsys, OPENAI_API_KEY="")
+    assert result.code == 0
+    assert "comes from a fork" in result.err and "::notice title=qwen-review::" in result.err
+    assert world.github.requests == [] and world.model.requests == []
+    assert "comes from a fork" in world.step_summary.read_text()
+    assert world.outputs() == {"findings": "0", "highest-severity": "none", "comment-url": ""}
+
+
+def test_a_fork_whose_token_is_read_only_ends_with_a_notice(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.head_repo = "someone/demo-fork"
+    world.github.fail_next("POST", REVIEWS, status=403)
+    result = github(world, capsys)
+    assert result.code == 0, result.err
+    assert "cannot write to pull request #7" in result.err
+    assert "Not posted to the pull request" in world.step_summary.read_text()
+    assert world.outputs()["comment-url"] == ""
+
+
+def test_a_publishing_failure_is_exit_3_with_an_annotation_or_a_warning(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.github.fail_next("POST", REVIEWS, status=403, times=2)
+    failed = github(world, capsys)
+    assert failed.code == 3
+    assert "::error title=qwen-review::GitHub refused to post the review" in failed.err
+    assert "eval of untrusted input" in world.step_summary.read_text()  # the review is not lost
+    warned = github(world, capsys, QWEN_REVIEW_ON_ERROR="warn")
+    assert warned.code == 0 and "::warning title=qwen-review::" in warned.err
+
+
+def test_fail_on_sets_the_exit_code(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert github(world, capsys, "--fail-on", "high").code == 1
+    assert len(world.reviews()) == 1  # published before failing the step
+    assert github(world, capsys, "--fail-on", "critical").code == 0
+
+
+def test_a_shallow_checkout_fetches_the_missing_history(
+        world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world.dev.write("README.md", "main moved on\n")  # the base branch moves after the PR branched
+    world.dev.git("checkout", "-q", "main")
+    world.dev.commit("main moves")
+    world.dev.git("push", "-q", "origin", "main")
+    world.dev.git("merge", "-q", "--no-edit", "feature", "-m", "merge")  # what refs/pull/N/merge would be
+    merge = world.dev.rev("HEAD")
+    world.dev.git("push", "-q", "origin", f"HEAD:refs/pull/{NUMBER}/merge")
+    checkout = GitRepo.init(tmp_path / "checkout")  # as actions/checkout does it: one commit, depth 1
+    checkout.git("remote", "add", "origin", world.origin.as_uri())
+    checkout.git("fetch", "-q", "--no-tags", "--depth=1", "origin", f"+{merge}:refs/remotes/pull/{NUMBER}/merge")
+    checkout.git("checkout", "-q", "--detach", merge)
+    assert checkout.git("rev-parse", "--is-shallow-repository").strip() == "true"
+    result = github(world, capsys, cwd=checkout.path)
+    assert result.code == 0, result.err
+    [request] = world.model.requests
+    assert EVAL in request.prompt_text and "main moved on" not in request.prompt_text
+    assert [c["line"] for c in world.review_comments()] == [5]
+    assert checkout.git("merge-base", world.base, world.head).strip() == world.base
+
+
+def test_without_reachable_history_the_api_files_are_reviewed(
+        world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 38, SHELL), "new.txt": "fresh\n"}, "more")
+    checkout = GitRepo.init(tmp_path / "checkout")
+    checkout.git("remote", "add", "origin", (tmp_path / "gone.git").as_uri())  # fetching fails
+    checkout.write("app.py", "from the pull request, never read\n")
+    checkout.commit("unrelated")
+    result = github(world, capsys, cwd=checkout.path)
+    assert result.code == 0, result.err
+    [request] = world.model.requests
+    text = request.prompt_text
+    assert "5 +result = eval(data)" in text and "38 +os.system(cmd)" in text and "1 +fresh" in text
+    assert "never read" not in text
+    assert sorted(c["line"] for c in world.review_comments()) == [5, 38]
+    assert "reviewed from GitHub's patches" in world.summaries()[0]
+    assert "base commit" in result.err  # its config could not be read: said, not silent
+
+
+def test_config_templates_and_env_come_from_the_base_commit(
+        tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub, model_server: ModelServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    base_config = f'model = "base-model"\nbase_url = "{model_server.base_url}"\nmax_inline_comments = 5\n'
+    system = "BASE-TEMPLATE {{ begin_marker }} {{ end_marker }} {{ language }} {{ instructions }}\n"
+    world = make_world(tmp_path, make_repo("dev"), github_server, model_server,
+                       base_files={".qwen-review.toml": base_config, ".qwen-review/templates/system.j2": system})
+    world.push({"app.py": edit_line(base_code(), 5, EVAL),
+                ".qwen-review.toml": 'model = "evil-model"\nbase_url = "http://127.0.0.1:9/v1"\n',
+                ".qwen-review/templates/system.j2": "EVIL-TEMPLATE\n",
+                ".env": "OPENAI_BASE_URL=http://127.0.0.1:9/v1\nOPENAI_API_KEY=sk-from-the-pr\n"}, "redirect")
+    env = world.env()
+    del env["OPENAI_BASE_URL"], env["OPENAI_MODEL"]
+    result = run_cli(world.checkout, "github", capsys=capsys, env={**env, "OPENAI_BASE_URL": "", "OPENAI_MODEL": ""})
+    assert result.code == 0, result.err
+    [request] = model_server.requests  # the model the base commit names, at its endpoint
+    assert request.body["model"] == "base-model" and request.bearer_is(API_KEY)
+    system = request.body["messages"][0]["content"]
+    assert system.startswith("BASE-TEMPLATE") and "EVIL" not in system
+    assert "+EVIL-TEMPLATE" in request.prompt_text  # the PR's template change is reviewed, not used
+
+
+def test_a_draft_is_skipped_unless_the_base_config_asks(
+        tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub, model_server: ModelServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    world = make_world(tmp_path, make_repo("dev"), github_server, model_server)
+    world.draft = True
+    world.push({"app.py": edit_line(base_code(), 5, EVAL), ".qwen-review.toml": "review_drafts = true\n"})
+    skipped = run_cli(world.checkout, "github", capsys=capsys, env=world.env())
+    assert skipped.code == 0 and "is a draft" in skipped.err
+    assert model_server.requests == [] and world.writes() == []
+    world.dev.git("checkout", "-q", "main")
+    world.dev.write(".qwen-review.toml", "review_drafts = true\n")
+    world.base = world.dev.commit("review drafts")
+    world.dev.git("checkout", "-q", "feature")
+    world.dev.git("rebase", "-q", "main")
+    world.push({})
+    reviewed = run_cli(world.checkout, "github", capsys=capsys, env=world.env())
+    assert reviewed.code == 0 and len(world.reviews()) == 1
+
+
+@pytest.mark.parametrize(("event_name", "action", "expected"), [
+    ("push", "opened", "event push is not reviewed"),
+    ("issue_comment", "created", "event issue_comment is not reviewed"),
+    ("pull_request", "closed", "action 'closed' is not reviewed"),
+    ("pull_request_target", "labeled", "action 'labeled' is not reviewed"),
+])
+def test_unsupported_events_and_actions_exit_0_with_a_notice(
+        world: PullWorld, capsys: pytest.CaptureFixture[str], event_name: str, action: str, expected: str) -> None:
+    result = github(world, capsys, GITHUB_EVENT_NAME=event_name, GITHUB_EVENT_PATH=str(world.event(action)))
+    assert result.code == 0 and expected in result.err
+    assert world.github.requests == [] and world.model.requests == []
+    assert expected in world.step_summary.read_text()
+
+
+def test_pull_request_target_and_workflow_dispatch_are_reviewed(
+        world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = github(world, capsys, GITHUB_EVENT_NAME="pull_request_target")
+    assert target.code == 0 and len(world.summaries()) == 1
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)}, "more")
+    dispatch = tmp_path / "dispatch.json"
+    dispatch.write_text(json.dumps({"inputs": {"pr": str(NUMBER)}, "repository": {"full_name": REPO}}))
+    result = github(world, capsys, GITHUB_EVENT_NAME="workflow_dispatch", GITHUB_EVENT_PATH=str(dispatch))
+    assert result.code == 0, result.err
+    assert [c["line"] for c in world.review_comments()] == [5, 35]
+    assert world.github.calls("GET", f"/repos/{REPO}/pulls/{NUMBER}")  # heads read from the API
+    by_flag = github(world, capsys, "--pr", str(NUMBER), GITHUB_EVENT_NAME="workflow_dispatch",
+                     GITHUB_EVENT_PATH=str(world.event()))
+    assert by_flag.code == 0 and len(world.reviews()) == 2
+
+
+def test_dry_run_calls_no_model_and_writes_nothing(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    result = github(world, capsys, "--dry-run", "-f", "json")
+    assert result.code == 0, result.err
+    assert world.model.requests == [] and world.writes() == []
+    assert "dry run: nothing written to GitHub" in result.err
+    report = json.loads(result.out)
+    assert report["target"]["kind"] == "pull_request" and EVAL in report["requests"][0]["messages"][1]["content"]
+    no_token = github(world, capsys, "--dry-run", GITHUB_TOKEN="")
+    assert no_token.code == 0 and world.writes() == []
+
+
+def test_missing_token_and_bad_event_fail_with_one_line(world: PullWorld, capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path) -> None:
+    no_token = github(world, capsys, GITHUB_TOKEN="")
+    assert no_token.code == 3 and "::error title=qwen-review::No GitHub token" in no_token.err
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = github(world, capsys, GITHUB_EVENT_PATH=str(broken))
+    assert bad.code == 2 and "is not JSON" in bad.err and "Traceback" not in bad.err
+    dispatch = github(world, capsys, GITHUB_EVENT_NAME="workflow_dispatch", GITHUB_EVENT_PATH=str(broken.parent / "x"))
+    assert dispatch.code == 2 and "cannot read the event file" in dispatch.err
