@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -22,16 +21,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from genrepo import generate
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and the child's max RSS in KiB, stdout to /dev/null."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Wall time of one run, stdout to /dev/null."""
     start = time.perf_counter()
     with open(os.devnull, "wb") as sink:
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=sink, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode(errors='replace')}")
-    return elapsed, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return elapsed
 
 
 def measure_rss(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
@@ -42,6 +40,45 @@ def measure_rss(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
     out = subprocess.run([sys.executable, "-c", probe, *cmd], cwd=cwd, env=env, capture_output=True,
                          text=True, check=True)
     return int(out.stdout.strip())
+
+
+def stages(root: Path, base: str, head: str) -> list[tuple[str, float]]:
+    """Where the time goes, stage by stage, in this process (imports already done)."""
+    from qwen_review.chunking import build_units
+    from qwen_review.config import resolve_settings
+    from qwen_review.engine import collect_files
+    from qwen_review.prompts import PromptRenderer, make_environment
+    from qwen_review.redact import redact_files
+    from qwen_review.report.json_report import render_json
+    from qwen_review.review import ProviderInfo, Request, Review
+    from qwen_review.target import open_repository, resolve
+    from qwen_review.tokens import estimate_tokens
+
+    clock = time.perf_counter
+    marks: list[tuple[str, float]] = []
+    start = clock()
+    repo = open_repository(root)
+    target = resolve(repo, f"{base}..{head}")
+    settings = resolve_settings({}, {}, env={})
+    files = collect_files(repo, target, settings)
+    marks.append(("collect (libgit2 patches + parse)", clock() - start))
+    start = clock()
+    files = redact_files(files).files
+    marks.append(("redact", clock() - start))
+    start = clock()
+    renderer = PromptRenderer(make_environment(), language=None, instructions=None)
+    overhead = estimate_tokens(renderer.overhead_text())
+    units, _ = build_units(files, max_tokens=settings.max_prompt_tokens, overhead_tokens=overhead)
+    marks.append(("chunk", clock() - start))
+    start = clock()
+    requests = [Request(tuple(p.file.path for p in u.files), u.estimated_tokens + overhead,
+                        renderer.messages(u, i, len(units))) for i, u in enumerate(units, 1)]
+    marks.append(("render prompts", clock() - start))
+    start = clock()
+    review = Review(target=target, provider=ProviderInfo("none"), files=files, requests=requests, dry_run=True)
+    text = render_json(review)
+    marks.append((f"JSON report ({len(text) / 1e6:.0f} MB)", clock() - start))
+    return marks
 
 
 def main() -> int:
@@ -66,8 +103,8 @@ def main() -> int:
     git_cmd = ["git", "diff", base, head]
     ours, theirs = [], []
     for _ in range(args.runs):  # interleaved, so drift in machine load hits both alike
-        theirs.append(timed(git_cmd, root, env)[0])
-        ours.append(timed(ours_cmd, root, env)[0])
+        theirs.append(timed(git_cmd, root, env))
+        ours.append(timed(ours_cmd, root, env))
     rss_kib = measure_rss(ours_cmd, root, env)
     git_median, ours_median = statistics.median(theirs), statistics.median(ours)
     print(f"change: {stat}")
@@ -75,6 +112,13 @@ def main() -> int:
     print(f"qwen-review A..B --dry-run -f json:  median {ours_median:.3f} s over {args.runs} runs")
     print(f"ratio: {ours_median / git_median:.2f}x git (target <= 1.75x)")
     print(f"peak memory (max RSS) of qwen-review: {rss_kib / 1024:.0f} MiB (target < 200 MB)")
+    import_start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import qwen_review.cli, qwen_review.engine, pygit2, pydantic, jinja2"],
+                   check=True)
+    print(f"stages, in-process (interpreter start and imports in a fresh process: "
+          f"{time.perf_counter() - import_start:.3f} s):")
+    for label, seconds in stages(root, base, head):
+        print(f"  {label:40} {seconds:.3f} s")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -108,11 +108,23 @@ class HunkView:
 
 
 class FileView:
+    """What a template sees of a file's part in a unit."""
+
     def __init__(self, part: UnitFile) -> None:
         file = part.file
         self.path, self.old_path, self.status = file.path, file.old_path, file.status
         self.part, self.parts, self.notes = part.part, part.parts, part.notes
-        self.hunks = [HunkView(h) for h in part.hunks]
+        self._hunks = part.hunks
+
+    @cached_property
+    def hunks(self) -> list[HunkView]:
+        return [HunkView(h) for h in self._hunks]
+
+    @cached_property
+    def diff(self) -> str:
+        """Every hunk: its header line, then its numbered lines. One string, so the default
+        template does not loop per hunk (that loop was a third of a large dry run's time)."""
+        return "\n".join(f"{h.header}\n{number_lines(h)}" for h in self._hunks)
 
 
 class PromptRenderer:
