@@ -112,6 +112,8 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
         failure, result = _publish(client, pull, review, summary, settings, env, source, runner, options)
     _report_to_runner(runner, review, env, result, failure)
     code = engine.deliver(review, settings, fmt=options["fmt"], output_path=options["output_path"], templates=loader)
+    if code == EXIT_PROVIDER and review.failed_units:
+        annotate("error", f"no unit got a valid answer from the model: {review.failed_units[0].reason}")
     return _with_publish_failure(code, failure, pull=pull, settings=settings)
 
 

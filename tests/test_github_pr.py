@@ -11,7 +11,7 @@ import pytest
 from qwen_review.pr_summary import decode_state
 from tests.clirun import Result, run_cli
 from tests.fakes.github_server import TOKEN, FakeGitHub
-from tests.fakes.model_server import ModelServer
+from tests.fakes.model_server import ModelServer, Reply
 from tests.gitrepo import GitRepo
 from tests.prworld import API_KEY, NUMBER, REPO, PullWorld, base_code, edit_line, make_world
 
@@ -296,3 +296,21 @@ def test_missing_token_and_bad_event_fail_with_one_line(world: PullWorld, capsys
     assert bad.code == 2 and "is not JSON" in bad.err and "Traceback" not in bad.err
     dispatch = github(world, capsys, GITHUB_EVENT_NAME="workflow_dispatch", GITHUB_EVENT_PATH=str(broken.parent / "x"))
     assert dispatch.code == 2 and "cannot read the event file" in dispatch.err
+
+
+def test_no_provider_on_a_same_repository_pr_is_a_configuration_error(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    result = github(world, capsys, OPENAI_API_KEY="")
+    assert result.code == 2 and "::error title=qwen-review::No model provider configured" in result.err
+    assert world.writes() == []
+
+
+def test_a_model_that_never_answers_posts_nothing_and_fails_with_an_annotation(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.model.fallback = Reply(text="not json at all")
+    result = github(world, capsys)
+    assert result.code == 3 and "::error title=qwen-review::no unit got a valid answer" in result.err
+    assert world.writes() == []  # the head is not recorded as reviewed, so the next run tries again
+    assert world.outputs()["findings"] == "0"
+    warned = github(world, capsys, "--on-error", "warn")
+    assert warned.code == 0 and world.writes() == []
