@@ -276,10 +276,13 @@ def test_pull_request_target_and_workflow_dispatch_are_reviewed(
 
 
 def test_dry_run_calls_no_model_and_writes_nothing(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "ghp_" + "Zq4mT7wX2kP9sV1nB8cR5yL3hJ6fD0gA2eU7"  # a token pushed by mistake: a local finding
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 30, f'TOKEN = "{secret}"')}, "oops")
     result = github(world, capsys, "--dry-run", "-f", "json")
     assert result.code == 0, result.err
     assert world.model.requests == [] and world.writes() == []
-    assert "dry run: nothing written to GitHub" in result.err
+    assert "dry run: nothing written to GitHub; a real run would post 1 inline comment(s)" in result.err
+    assert "would comment on app.py:30 (RIGHT)" in result.err and secret not in result.err + result.out
     report = json.loads(result.out)
     assert report["target"]["kind"] == "pull_request" and EVAL in report["requests"][0]["messages"][1]["content"]
     no_token = github(world, capsys, "--dry-run", GITHUB_TOKEN="")
