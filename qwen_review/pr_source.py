@@ -40,7 +40,7 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
     anchored on the whole pull request; after a force-push that dropped it, everything is reviewed.
     """
     from qwen_review.engine import ReviewPlan
-    from qwen_review.pr_fetch import ensure_history, is_ancestor
+    from qwen_review.pr_fetch import ensure_history, has_commit, is_ancestor
     from qwen_review.target import commits_target
 
     try:
@@ -60,7 +60,9 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
         plan = ReviewPlan(repo=repo, root=root, target=target, nothing_to_review=target.base_tree == target.head_tree)
         return ReviewSource(plan, whole, repo, last_head, None, note)
     note = f"reviewed the whole pull request: `{merge_base[:12]}..{head[:12]}`"
-    if last_head:
+    if last_head and not has_commit(repo, last_head):
+        note += f" (the last reviewed head `{last_head[:12]}` is not in the checkout)"
+    elif last_head:
         note += f" (the last reviewed head `{last_head[:12]}` is no longer part of it)"
     plan = ReviewPlan(repo=repo, root=root, target=whole, nothing_to_review=whole.base_tree == whole.head_tree)
     return ReviewSource(plan, None, repo, None, None, note)
