@@ -17,8 +17,8 @@ from qwen_review.errors import QwenReviewError
 from qwen_review.providers.credentials_file import read_credentials
 from qwen_review.providers.select import ProviderConfig, select_provider
 from qwen_review.telemetry import record, run_event
-from tests.fakes.github_secrets import TOKEN as GITHUB_TOKEN
-from tests.fakes.github_secrets import FakeGitHubSecrets
+from tests.fakes.github_server import TOKEN as GITHUB_TOKEN
+from tests.fakes.github_server import FakeGitHub
 from tests.fakes.oauth_server import FakeOAuthServer, creds_json
 
 API_KEY = "sk-leakcheck-api-key-0001"
@@ -99,7 +99,7 @@ def test_ci_refresh_token_rotation_warning_and_secret_store(outputs: Outputs, oa
     env = base_env(oauth, CI="true", QWEN_OAUTH_REFRESH_TOKEN=oauth.issue_refresh_token())
     finish_run(outputs, select_provider(forced=None, model=None, base_url=None, env=env, warn=warnings.append),
                env, tmp_path)
-    with FakeGitHubSecrets() as github:
+    with FakeGitHub() as github:
         for token in (GITHUB_TOKEN, "ghp_FAKE_wrong_token_1111"):
             stored = base_env(oauth, GITHUB_ACTIONS="true", QWEN_OAUTH_REFRESH_TOKEN=oauth.issue_refresh_token(),
                               QWEN_OAUTH_SECRET_NAME="QWEN_REFRESH", QWEN_REVIEW_SECRETS_TOKEN=token,

@@ -25,8 +25,8 @@ from qwen_review.providers.credentials_file import (
 )
 from qwen_review.providers.oauth_http import api_base_url, exchange_refresh_token, oauth_base_url
 from qwen_review.providers.select import select_provider
-from tests.fakes.github_secrets import TOKEN as GITHUB_TOKEN
-from tests.fakes.github_secrets import FakeGitHubSecrets
+from tests.fakes.github_server import TOKEN as GITHUB_TOKEN
+from tests.fakes.github_server import FakeGitHub
 from tests.fakes.oauth_server import FakeOAuthServer, creds_json
 
 
@@ -37,8 +37,8 @@ def oauth() -> Iterator[FakeOAuthServer]:
 
 
 @pytest.fixture
-def github() -> Iterator[FakeGitHubSecrets]:
-    with FakeGitHubSecrets() as server:
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as server:
         yield server
 
 
@@ -205,7 +205,7 @@ def test_ci_refresh_token_without_secret_storage_warns_that_the_secret_is_stale(
     assert not creds_path().exists()  # a CI login never touches the local file
 
 
-def test_ci_rotation_is_stored_into_the_repository_secret(oauth: FakeOAuthServer, github: FakeGitHubSecrets) -> None:
+def test_ci_rotation_is_stored_into_the_repository_secret(oauth: FakeOAuthServer, github: FakeGitHub) -> None:
     old = oauth.issue_refresh_token()
     warnings: list[str] = []
     env = local_env(oauth, GITHUB_ACTIONS="true", QWEN_OAUTH_REFRESH_TOKEN=old,
@@ -213,20 +213,20 @@ def test_ci_rotation_is_stored_into_the_repository_secret(oauth: FakeOAuthServer
                     GITHUB_REPOSITORY="octo/repo", GITHUB_API_URL=github.base_url)
     select_provider(forced=None, model=None, base_url=None, env=env, warn=warnings.append)
     assert warnings == []
-    stored = github.decrypt("octo/repo", "QWEN_REFRESH")
+    stored = github.decrypt_secret("octo/repo", "QWEN_REFRESH")
     assert stored != old and stored in oauth.valid_refresh_tokens and old not in oauth.valid_refresh_tokens
-    assert [(method, path) for method, path, _ in github.requests] == [
-        ("GET", "/api/v3/repos/octo/repo/actions/secrets/public-key"),
-        ("PUT", "/api/v3/repos/octo/repo/actions/secrets/QWEN_REFRESH")]
+    assert [(r.method, r.path) for r in github.requests] == [
+        ("GET", "/repos/octo/repo/actions/secrets/public-key"),
+        ("PUT", "/repos/octo/repo/actions/secrets/QWEN_REFRESH")]
 
 
-def test_ci_rotation_of_creds_json_stores_the_whole_file(oauth: FakeOAuthServer, github: FakeGitHubSecrets) -> None:
+def test_ci_rotation_of_creds_json_stores_the_whole_file(oauth: FakeOAuthServer, github: FakeGitHub) -> None:
     old = oauth.issue_refresh_token()
     env = local_env(oauth, CI="1", QWEN_OAUTH_CREDS=creds_json(refresh_token=old, expires_in_s=-5),
                     QWEN_OAUTH_SECRET_NAME="QWEN_CREDS", QWEN_REVIEW_SECRETS_TOKEN=GITHUB_TOKEN,
                     GITHUB_REPOSITORY="octo/repo", GITHUB_API_URL=github.base_url)
     config = select_provider(forced=None, model=None, base_url=None, env=env, warn=pytest.fail)
-    stored = json.loads(github.decrypt("octo/repo", "QWEN_CREDS"))
+    stored = json.loads(github.decrypt_secret("octo/repo", "QWEN_CREDS"))
     assert stored["access_token"] == config.api_key
     assert stored["refresh_token"] in oauth.valid_refresh_tokens
     assert stored["expiry_date"] > time.time() * 1000
@@ -240,7 +240,7 @@ def test_a_fresh_creds_json_needs_no_exchange(oauth: FakeOAuthServer) -> None:
     assert oauth.requests == []
 
 
-def test_a_failed_secret_store_warns_and_the_run_goes_on(oauth: FakeOAuthServer, github: FakeGitHubSecrets) -> None:
+def test_a_failed_secret_store_warns_and_the_run_goes_on(oauth: FakeOAuthServer, github: FakeGitHub) -> None:
     warnings: list[str] = []
     env = local_env(oauth, CI="true", QWEN_OAUTH_REFRESH_TOKEN=oauth.issue_refresh_token(),
                     QWEN_OAUTH_SECRET_NAME="QWEN_REFRESH", QWEN_REVIEW_SECRETS_TOKEN="ghp_FAKE_wrong_token_1111",
@@ -248,7 +248,7 @@ def test_a_failed_secret_store_warns_and_the_run_goes_on(oauth: FakeOAuthServer,
     config = select_provider(forced=None, model=None, base_url=None, env=env, warn=warnings.append)
     assert config.api_key == oauth.issued_access_tokens[-1]
     assert len(warnings) == 1 and "stale" in warnings[0] and "401" in warnings[0]
-    assert github.stored == {}
+    assert github.secrets == {}
 
 
 def test_credentials_file_is_0600_in_a_0700_directory(oauth: FakeOAuthServer) -> None:

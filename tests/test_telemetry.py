@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import stat
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from qwen_review.review import Stats
 from qwen_review.telemetry import CI_VARIABLES, RunEvent, record, run_event, telemetry_state
+from tests.fakes.loopback import LoopbackServer
 
 SECRETS = ("sk-telemetry-secret-1", "fake-refresh-telemetry-2")
 # Things a careless event could carry: a path, a repository name, an endpoint, diff text, a prompt.
@@ -25,7 +25,7 @@ ALLOWED_KEYS = {"event", "tool_version", "python_version", "provider_kind", "mod
                 "completion_tokens", "redactions", "error_classes"}
 
 
-class Collector:
+class Collector(LoopbackServer):
     """An OTLP/HTTP receiver on 127.0.0.1 keeping every POST body by path."""
 
     def __init__(self, status: int = 200) -> None:
@@ -44,21 +44,11 @@ class Collector:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(Handler)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> Collector:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        return self.origin
 
 
 @pytest.fixture

@@ -20,12 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from nacl.public import PrivateKey, SealedBox
+
+from tests.fakes.loopback import LoopbackServer
 
 TOKEN = "ghs_FAKE_token_for_tests_only_0123456789"
 BODY_LIMIT = 65_536
@@ -147,7 +149,7 @@ def files_from_git_diff(diff: str) -> list[PullFile]:
     return files
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackServer):
     """The fake API's state, its scripted faults and the requests it received."""
 
     def __init__(self, token: str = TOKEN) -> None:
@@ -163,22 +165,11 @@ class FakeGitHub:
         self._secret_key = PrivateKey.generate()
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = False  # server_close() joins handler threads: none outlives a test
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        super().__init__(_handler_for(self), join_handlers=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{PREFIX}"
-
-    def __enter__(self) -> FakeGitHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        return f"{self.origin}{PREFIX}"
 
     # --- configuration -------------------------------------------------------------------
 

@@ -11,8 +11,10 @@ import time
 import urllib.parse
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 CLIENT_ID = "f0304373b74a44d2b584a3fb70ca9e56"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -33,7 +35,7 @@ class DeviceGrant:
     approved: bool = False
 
 
-class FakeOAuthServer:
+class FakeOAuthServer(LoopbackServer):
     """Start with `with FakeOAuthServer() as server:`; `server.base_url` is what QWEN_OAUTH_BASE_URL takes."""
 
     def __init__(self, *, resource_url: str = "portal.qwen.example", expires_in: int = 3600,
@@ -52,22 +54,11 @@ class FakeOAuthServer:
         self.device_outcomes: list[str] = ["ok"]
         self._serial = itertools.count(1)
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> FakeOAuthServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        return self.origin
 
     def issue_refresh_token(self) -> str:
         """A refresh token the server accepts (once, when rotating)."""
