@@ -12,6 +12,8 @@ from qwen_review import __version__
 from tests.clirun import run_cli
 from tests.gitrepo import GitRepo
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = run_cli(tmp_path, "--version", capsys=capsys)
@@ -69,3 +71,46 @@ def test_python_dash_m_entry_point(repo: GitRepo) -> None:
                           cwd=repo.path, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert '"path": "a.py"' in proc.stdout
+
+
+def test_templates_export_copies_the_defaults_and_never_overwrites(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "custom"
+    result = run_cli(tmp_path, "templates", "export", str(target), capsys=capsys)
+    assert result.code == 0, result.err
+    names = sorted(p.name for p in target.iterdir())
+    assert {"system.j2", "unit.j2", "summary.md.j2", "report.md.j2"} <= set(names)
+    assert (target / "system.j2").read_text() == (ROOT / "templates" / "system.j2").read_text()
+    again = run_cli(tmp_path, "templates", "export", str(target), capsys=capsys)
+    assert again.code == 2
+    assert "already exists" in again.err
+
+
+def test_auth_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = run_cli(tmp_path, "auth", "status", capsys=capsys, env={"OPENAI_API_KEY": "sk-status-check-key"})
+    assert status.code == 0, status.err
+    assert "provider: openai" in status.out
+    assert "telemetry: off" in status.out
+    assert "sk-status-check-key" not in status.out + status.err
+    # Not a terminal (pytest captures the streams): login refuses and says what to use instead.
+    login = run_cli(tmp_path, "auth", "login", capsys=capsys)
+    assert login.code == 2
+    assert "OPENAI_API_KEY" in login.err
+    logout = run_cli(tmp_path, "auth", "logout", capsys=capsys)
+    assert logout.code == 0
+
+
+def test_progress_bar_only_in_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwen_review import output
+
+    seen: list[int] = []
+    with output.progress(3) as tick:  # stderr is not a terminal under pytest: a silent callback
+        tick(1, 3)
+        seen.append(1)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm")
+    with output.progress(3) as tick:
+        for done in range(1, 4):
+            tick(done, 3)
+            seen.append(done)
+    assert seen == [1, 1, 2, 3]
