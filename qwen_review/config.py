@@ -77,7 +77,8 @@ def parse_config_text(text: str, source: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
     if source.endswith("pyproject.toml"):
-        table = document.get("tool", {}).get("qwen-review", {})
+        tool = document.get("tool", {})
+        table = tool.get("qwen-review", {}) if isinstance(tool, dict) else None
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [tool.qwen-review] must be a table")
         return table
@@ -89,6 +90,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     return parse_config_text(text, str(path))
 
 
@@ -103,22 +106,32 @@ def resolve_settings(
     """Merge the layers in their documented order and validate the result.
 
     `defaults` replace the built-in defaults (the hooks use `fail_on = "high"`, for example)
-    and sit below the config file, so a repository's own settings still win.
+    and sit below the config file, so a repository's own settings still win. An invalid
+    value is reported with the layer it came from: the file, the variable, or the option.
     """
     env = os.environ if env is None else env
     merged: dict[str, Any] = dict(defaults or {})
-    merged.update({key.replace("-", "_"): value for key, value in file_values.items()})
+    origin: dict[str, str] = {key: "defaults" for key in merged}
+    for key, value in file_values.items():
+        merged[key.replace("-", "_")] = value
+        origin[key.replace("-", "_")] = source
     for key, names in ENV_KEYS.items():
         for name in names:
             value = env.get(name)
             if value:
                 merged[key] = _env_value(key, value)
+                origin[key] = f"environment variable {name}"
                 break
-    merged.update({key: value for key, value in flags.items() if value is not None})
+    for key, value in flags.items():
+        if value is not None:
+            merged[key] = value
+            origin[key] = f"option --{key.replace('_', '-')}"
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_first_error(exc, file_values)}") from exc
+        error = exc.errors()[0]
+        key = str(error["loc"][0]) if error["loc"] else ""
+        raise ConfigError(f"{origin.get(key, source)}: {_describe(error)}") from exc
 
 
 def _env_value(key: str, value: str) -> Any:
@@ -127,8 +140,7 @@ def _env_value(key: str, value: str) -> Any:
     return value
 
 
-def _first_error(exc: ValidationError, file_values: Mapping[str, Any]) -> str:
-    error = exc.errors()[0]
+def _describe(error: Any) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "?"
     if error["type"] == "extra_forbidden":
         known = ", ".join(sorted(Settings.model_fields))

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from qwen_review.diff import SkipReason
+from qwen_review.errors import ConfigError
 
 # Files people do not want reviewed: lock files, minified or generated code, vendored trees.
 # Documented in docs/configuration.md; `default_excludes = false` turns them off and
@@ -70,10 +71,15 @@ def glob_to_regex(pattern: str) -> str:
 
 def compile_globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
     """One regex for a list of globs (None for an empty list), matched against whole paths."""
-    parts = [glob_to_regex(p) for p in patterns if p.strip()]
-    if not parts:
+    patterns = [p for p in patterns if p.strip()]
+    if not patterns:
         return None
-    return re.compile("(?:" + "|".join(parts) + r")\Z")
+    for pattern in patterns:
+        try:
+            re.compile(glob_to_regex(pattern))
+        except re.error as exc:
+            raise ConfigError(f"invalid glob {pattern!r}: {exc}") from exc
+    return re.compile("(?:" + "|".join(glob_to_regex(p) for p in patterns) + r")\Z")
 
 
 class PathFilter:

@@ -38,32 +38,57 @@ def notice(message: str) -> None:
 
 
 def write_stdout(text: str) -> None:
+    """The report on stdout; a reader that went away (`| head`) is not an error."""
     if text and not text.endswith("\n"):
         text += "\n"
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a replaced stdout (tests, embedding) takes str
-        sys.stdout.write(text)
-        return
-    # Bytes straight to the buffer: the text layer is several times slower on a large report.
-    buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
-    buffer.flush()
+    try:
+        sys.stdout.flush()
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a replaced stdout (tests, embedding) takes str
+            sys.stdout.write(text)
+            return
+        # Bytes straight to the buffer: the text layer is several times slower on a large report.
+        buffer.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
+        buffer.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def write_file_atomic(path: Path, text: str) -> None:
-    """Write all of `text` or nothing: a temporary file in the same directory, then a rename."""
+    """Write all of `text` or nothing: a temporary file in the same directory, then a rename.
+
+    Only a regular file (or a new one) is replaced that way; a symlink is followed, and a FIFO,
+    a device or `/dev/stdout` is written to in place, as a shell redirection would.
+    """
+    if text and not text.endswith("\n"):
+        text += "\n"
     path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        return
+    path = path.resolve()  # through a symlink: the link stays, its target gets the report
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
-            if text and not text.endswith("\n"):
-                handle.write("\n")
+        os.chmod(temp, _umask_mode(path))
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _umask_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` would give: an existing file keeps its own."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager

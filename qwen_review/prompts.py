@@ -52,18 +52,23 @@ def directory_loader(path: Path) -> jinja2.BaseLoader:
 
 
 def export_templates(destination: Path) -> list[Path]:
-    """Copy the default templates to `destination` (never overwriting a file there)."""
+    """Copy the default templates to `destination`; nothing is written if any of them is already there."""
     source = default_templates_dir()
-    destination.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in TEMPLATE_NAMES:
-        target = destination / name
-        if target.exists():
-            raise UsageError(f"{target} already exists; remove it or export elsewhere")
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target)
-            written.append(target)
-    return written
+    if destination.exists() and not destination.is_dir():
+        raise UsageError(f"{destination} exists and is not a directory")
+    names = [name for name in TEMPLATE_NAMES if (source / name).is_file()]
+    clashes = [str(destination / name) for name in names if (destination / name).exists()]
+    if clashes:
+        one = len(clashes) == 1
+        raise UsageError(f"{', '.join(clashes)} already exist{'s' if one else ''}; "
+                         f"remove {'it' if one else 'them'} or export elsewhere")
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copyfile(source / name, destination / name)
+    except OSError as exc:
+        raise UsageError(f"cannot export the templates to {destination}: {exc.strerror or exc}") from exc
+    return [destination / name for name in names]
 
 
 def number_lines(hunk: Hunk) -> str:

@@ -83,7 +83,8 @@ def test_templates_export_copies_the_defaults_and_never_overwrites(tmp_path: Pat
     assert (target / "system.j2").read_text() == (ROOT / "templates" / "system.j2").read_text()
     again = run_cli(tmp_path, "templates", "export", str(target), capsys=capsys)
     assert again.code == 2
-    assert "already exists" in again.err
+    assert "already exist" in again.err
+    assert "remove them" in again.err
 
 
 def test_auth_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,3 +115,34 @@ def test_progress_bar_only_in_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
             tick(done, 3)
             seen.append(done)
     assert seen == [1, 1, 2, 3]
+
+
+def test_bad_values_name_the_layer_they_came_from(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    _changed(repo)
+    repo.write(".qwen-review.toml", 'language = "en"\n')
+    flag = run_cli(repo.path, "HEAD~1", "--dry-run", "--concurrency", "0", capsys=capsys)
+    assert flag.code == 2
+    assert "option --concurrency: key 'concurrency'" in flag.err
+    env = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys, env={"QWEN_REVIEW_TIMEOUT": "soon"})
+    assert env.code == 2
+    assert "environment variable QWEN_REVIEW_TIMEOUT" in env.err
+    repo.write(".qwen-review.toml", b'language = "\xff"\n')
+    binary = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys)
+    assert binary.code == 2
+    assert "is not UTF-8 text" in binary.err
+    bad_glob = run_cli(repo.path, "HEAD~1", "--dry-run", "--config", "/dev/null", "--include", "[z-a]", capsys=capsys)
+    assert bad_glob.code == 2
+    assert "invalid glob '[z-a]'" in bad_glob.err
+
+
+def test_output_through_a_symlink_keeps_the_link(repo: GitRepo, capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    _changed(repo)
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    result = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "-o", str(link), capsys=capsys)
+    assert result.code == 0, result.err
+    assert link.is_symlink()
+    assert real.read_text().startswith('{"schema": "qwen-review/report@1"')
