@@ -253,11 +253,9 @@ def _settings_outside_a_run(flags: dict[str, Any]) -> Any:
 
 def load_env(*, project: bool = True) -> None:
     """Read one .env file as Qwen Code does (never overriding a set variable)."""
-    from qwen_review.envfiles import load_env_files
+    from qwen_review.envfiles import load_for_this_process
 
-    found = load_env_files(Path.cwd(), Path.home(), os.environ, project=project)
-    if found is not None:
-        output.log.info("read environment variables from %s", found)
+    load_for_this_process(project=project)
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -68,3 +68,11 @@ def _home_candidate(home: Path, environ: MutableMapping[str, str]) -> Path | Non
         if candidate.is_file():
             return candidate
     return None
+
+
+def load_for_this_process(*, project: bool = True) -> Path | None:
+    """`load_env_files` for the working directory, the home directory and `os.environ`."""
+    found = load_env_files(Path.cwd(), Path.home(), os.environ, project=project)
+    if found is not None:
+        log.info("read environment variables from %s", found)
+    return found

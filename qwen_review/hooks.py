@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
+from qwen_review.envfiles import load_for_this_process
 from qwen_review.errors import EXIT_OK
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def _review_index(*, flags: dict[str, Any], options: dict[str, Any]) -> int:
     plan = engine.plan_review(repo_path=Path.cwd(), rev=None, staged=True)
     if plan.nothing_to_review:
         return _finish_empty(plan, [], options, reason="nothing staged")
+    load_for_this_process()  # only now: with nothing staged no credential file is read
     settings = _settings(plan, flags, options)
     operation = operation_in_progress(Path(plan.repo.path))
     if operation is not None and not settings.review_during_merge:
@@ -111,6 +113,7 @@ def _review_push(*, native: bool, git_args: list[str], flags: dict[str, Any], op
             _say(options, "nothing to review: no new commits pushed")
             return EXIT_OK
         return _finish_empty(plans[0], [], options, reason="no change in the pushed commits")
+    load_for_this_process()
     settings = _settings(todo[0], flags, options)
     codes = []
     for index, plan in enumerate(todo):

@@ -136,6 +136,21 @@ def test_unreachable_model_warns_and_lets_the_commit_through(hooked: GitRepo) ->
     assert hooked.rev("HEAD") != before
 
 
+def test_the_key_in_the_qwen_home_env_file_is_used(hooked: GitRepo, model_server: ModelServer,
+                                                  isolated_env: Path) -> None:
+    """Qwen Code keeps its settings in ~/.qwen/.env; the hook reads it as `qwen-review` does."""
+    env_file = isolated_env / ".qwen" / ".env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(f"OPENAI_API_KEY=from-env-file\nOPENAI_BASE_URL={model_server.base_url}\n")
+    hooked.write("shop.py", BASE + "ENV_FILE_MARK = 1\n")
+    hooked.stage()
+    result = git_run(hooked, "commit", "-q", "-m", "env file")
+    assert result.code == 0, result.text
+    assert len(model_server.requests) == 1
+    assert model_server.requests[0].bearer_is("from-env-file")
+    assert "ENV_FILE_MARK" in prompts(model_server)
+
+
 def test_no_provider_warns_and_lets_the_commit_through(hooked: GitRepo) -> None:
     """A teammate without a key is told why the change was not reviewed, and is not blocked."""
     before = hooked.rev("HEAD")
