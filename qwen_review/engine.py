@@ -129,7 +129,9 @@ def run(plan: ReviewPlan, settings: Settings, *, dry_run: bool, use_cache: bool 
     findings = list(redaction.findings)
     summaries: list[str] = []
     if dry_run:
+        # DESIGN: a dry run's findings are empty; the secrets it found are counted in stats.redactions.
         review.requests = requests
+        findings = []
     elif requests:
         summaries = _ask(review, requests, settings, use_cache=use_cache, findings=findings)
     anchor_files = files
@@ -151,8 +153,15 @@ def _ask(review: Review, requests: list[Request], settings: Settings, *, use_cac
     from qwen_review.providers.openai_compat import ChatClient
     from qwen_review.providers.select import select_provider
 
-    provider = select_provider(forced=settings.provider, model=settings.model, base_url=settings.base_url,
-                               env=os.environ, warn=output.warn)
+    try:
+        provider = select_provider(forced=settings.provider, model=settings.model, base_url=settings.base_url,
+                                   env=os.environ, warn=output.warn)
+    except ProviderError as exc:
+        # e.g. the OAuth token server is unreachable: like a model that cannot be reached, every unit
+        # fails, and --on-error decides the exit code. (A CredentialsError still stops the run: exit 2.)
+        review.stats.failed_units = len(requests)
+        review.failed_units = [FailedUnit(r.files, exc.message) for r in requests]
+        return []
     review.provider = ProviderInfo(kind=provider.kind, model=provider.model, base_url=provider.base_url)
     output.log.info("reviewing %d unit(s) with %s at %s", len(requests), provider.model, provider.base_url)
     cache = AnswerCache() if use_cache and settings.cache else None

@@ -288,3 +288,32 @@ def test_markdown_and_sarif_formats(shop: GitRepo, model_server: ModelServer,
     assert "Price may be None" in markdown.out
     sarif = review(shop, model_server, capsys, "-f", "sarif")
     assert json.loads(sarif.out)["version"] == "2.1.0"
+
+
+def test_unreachable_oauth_token_server_follows_on_error(shop: GitRepo, isolated_env: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """An expired Qwen Code login whose token server is down: a provider failure, not a crash."""
+    from tests.fakes.oauth_server import creds_json
+    from tests.hookutil import closed_port_url
+
+    qwen_home = isolated_env / ".qwen"
+    qwen_home.mkdir()
+    (qwen_home / "oauth_creds.json").write_text(creds_json(refresh_token="r", expires_in_s=-60))
+    env = {"QWEN_OAUTH_BASE_URL": closed_port_url().removesuffix("/v1")}
+    failed = run_cli(shop.path, "HEAD~1", "-f", "json", capsys=capsys, env=env)
+    assert failed.code == 3
+    assert failed.json()["failed_units"][0]["files"] == ["shop.py"]
+    warned = run_cli(shop.path, "HEAD~1", "-f", "json", "--on-error", "warn", capsys=capsys, env=env)
+    assert warned.code == 0
+    assert "warning" in warned.err
+
+
+def test_dry_run_reports_no_findings_but_counts_secrets(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write("conf.py", "x = 1\n")
+    repo.commit("base")
+    repo.write("conf.py", 'x = 1\nTOKEN = "ghp_' + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2" + '"\n')
+    repo.commit("token")
+    dry = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "--fail-on", "info", capsys=capsys)
+    assert dry.code == 0
+    assert dry.json()["findings"] == []
+    assert dry.json()["stats"]["redactions"] == 1
