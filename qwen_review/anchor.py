@@ -150,12 +150,14 @@ def anchor_findings(findings: Iterable[Finding], files: Sequence[FileDiff]) -> l
             finding.body = finding.body or twin.body
             merged[key] = finding
     result = list(merged.values())
-    seen: dict[str, int] = {}
+    groups: dict[str, list[Finding]] = {}
     for finding in result:
-        base = finding.fingerprint or fingerprint(finding.path, finding)
-        count = seen.get(base, 0)
-        seen[base] = count + 1
+        groups.setdefault(finding.fingerprint or fingerprint(finding.path, finding), []).append(finding)
+    for base, members in groups.items():
         # Two different findings quoting the same code must not share one id (GitHub dedupes by it).
-        finding.fingerprint = base if count == 0 else hashlib.sha256(
-            f"{base}\0{normalise(finding.title).lower()}\0{count}".encode()).hexdigest()[:20]
+        # Ordered by title, not by the model's order, so the same findings get the same ids every run.
+        members.sort(key=lambda f: (normalise(f.title).lower(), f.side, f.line or 0))
+        for count, finding in enumerate(members):
+            finding.fingerprint = base if count == 0 else hashlib.sha256(
+                f"{base}\0{normalise(finding.title).lower()}\0{count}".encode()).hexdigest()[:20]
     return result

@@ -118,3 +118,7 @@ def test_fingerprints_ignore_line_numbers_and_never_collide_within_a_run() -> No
     assert first.fingerprint != second.fingerprint
     again = anchor_findings([_finding(quote="x = 1", title="one", line=12)], [_file()])
     assert again[0].fingerprint == first.fingerprint
+    # The model may list the same two findings in the other order next time: the ids stay.
+    swapped = anchor_findings([_finding(quote="x = 1", title="two"), _finding(quote="x = 1", title="one")],
+                              [_file()])
+    assert {f.title: f.fingerprint for f in swapped} == {"one": first.fingerprint, "two": second.fingerprint}
