@@ -12,10 +12,11 @@ from typing import Any
 
 from qwen_review import __version__, output
 from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, QwenReviewError, UsageError
+from qwen_review.review import SEVERITIES
 
 COMMANDS = ("review", "github", "auth", "install-hook", "uninstall-hook", "templates", "hook")
 FORMATS = ("text", "json", "markdown", "sarif")
-LEVELS = ("none", "info", "low", "medium", "high", "critical")
+LEVELS = ("none", *SEVERITIES)
 
 REVIEW_EPILOG = """\
 revision forms:

@@ -11,9 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_review.errors import ConfigError
+from qwen_review.review import Severity
 
 CONFIG_FILE = ".qwen-review.toml"
-FailOn = Literal["none", "info", "low", "medium", "high", "critical"]
+FailOn = Literal["none"] | Severity
 
 
 class Settings(BaseModel):

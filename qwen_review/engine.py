@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
 from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, EXIT_PROVIDER, ProviderError, UsageError
-from qwen_review.review import FailedUnit, Finding, ProviderInfo, Request, Review, severity_rank
+from qwen_review.review import FailedUnit, Finding, ProviderInfo, Request, Review, severity_first, severity_rank
 from qwen_review.target import Target, open_repository, resolve
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def run(plan: ReviewPlan, settings: Settings, *, dry_run: bool, use_cache: bool 
     if anchor_target is not None:
         anchor_files = redact_files(collect_files(plan.repo, anchor_target, settings)).files
     review.findings = anchor_findings(findings, anchor_files)
-    review.findings.sort(key=lambda f: (-severity_rank(f.severity), f.path, f.line or 0))
+    review.findings.sort(key=severity_first)
     review.summary = _summary(env, review, summaries)
     review.stats.duration_s = time.monotonic() - started
     return review

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from qwen_review.review import Finding
+from qwen_review.review import Finding, Severity
 
 _SEVERITY_ALIASES = {
     "informational": "info", "information": "info", "note": "info", "nit": "info", "minor": "low",
@@ -28,7 +28,7 @@ class ModelFinding(BaseModel):
     line: int | None = Field(default=None, ge=1)
     end_line: int | None = Field(default=None, ge=1)
     side: Literal["LEFT", "RIGHT"] = "RIGHT"
-    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    severity: Severity = "medium"
     category: str = "general"
     title: str = Field(min_length=1, max_length=300)
     body: str = ""

@@ -148,7 +148,7 @@ class PromptRenderer:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateError as exc:
-            raise ConfigError(f"template {name}: {exc}") from exc
+            raise template_error(name, exc) from exc
 
     def system(self, marker: str = _PLACEHOLDER_MARKER) -> str:
         return self._render(self._system_template, **self._markers(marker))
@@ -176,7 +176,7 @@ class PromptRenderer:
         try:
             return template.render(**values)
         except jinja2.TemplateError as exc:
-            raise ConfigError(f"template {template.name}: {exc}") from exc
+            raise template_error(template.name or "?", exc) from exc
 
 
 def _unit_marker(unit: ReviewUnit) -> str:
@@ -189,15 +189,27 @@ def _unit_marker(unit: ReviewUnit) -> str:
     return "DIFF-" + digest.hexdigest()[:16]
 
 
-def render_summary(env: jinja2.Environment, *, summaries: Sequence[str], findings_count: int,
-                   files_reviewed: int, units: int, failed_units: int) -> str:
+def template_error(name: str, exc: jinja2.TemplateError) -> ConfigError:
+    """A broken or misspelt template (often a repository's override) is a configuration error: exit 2."""
+    import jinja2
+
+    where = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+    return ConfigError(f"template {name}{where}: {exc.message or exc}")
+
+
+def render_template(env: jinja2.Environment, name: str, **values: object) -> str:
     import jinja2
 
     try:
-        text = env.get_template("summary.md.j2").render(
-            summaries=[s.strip() for s in summaries if s.strip()], findings_count=findings_count,
-            files_reviewed=files_reviewed, units=units, failed_units=failed_units,
-        )
+        return env.get_template(name).render(**values)
     except jinja2.TemplateError as exc:
-        raise ConfigError(f"template summary.md.j2: {exc}") from exc
+        raise template_error(name, exc) from exc
+
+
+def render_summary(env: jinja2.Environment, *, summaries: Sequence[str], findings_count: int,
+                   files_reviewed: int, units: int, failed_units: int) -> str:
+    text = render_template(
+        env, "summary.md.j2", summaries=[s.strip() for s in summaries if s.strip()],
+        findings_count=findings_count, files_reviewed=files_reviewed, units=units, failed_units=failed_units,
+    )
     return text.strip()

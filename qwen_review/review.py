@@ -18,6 +18,11 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
+def severity_first(finding: Finding) -> tuple[int, str, int]:
+    """Sort key: highest severity first, then by path and line."""
+    return -severity_rank(finding.severity), finding.path, finding.line or 0
+
+
 @dataclass(slots=True)
 class Finding:
     """One review comment; `line` is None when it could not be pinned to the diff."""

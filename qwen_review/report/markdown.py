@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qwen_review import __version__
-from qwen_review.errors import ConfigError
-from qwen_review.review import SEVERITIES, Finding, Review, severity_rank
+from qwen_review.review import SEVERITIES, Finding, Review, severity_first, severity_rank
 
 if TYPE_CHECKING:
     import jinja2
@@ -139,7 +138,7 @@ def group_findings(review: Review) -> tuple[list[tuple[str, list[Finding]]], lis
             unanchored.append(finding)
     paths = sorted(by_path, key=lambda path: (order.get(path, len(order)), path))
     grouped = [(path, sorted(by_path[path], key=_line_key)) for path in paths]
-    unanchored.sort(key=lambda f: (-severity_rank(f.severity), f.path, f.line or 0))
+    unanchored.sort(key=severity_first)
     return grouped, unanchored
 
 
@@ -219,11 +218,6 @@ def context(review: Review) -> dict[str, object]:
 
 def render_markdown(review: Review, *, env: jinja2.Environment) -> str:
     """Render the review with `report.md.j2` from `env` (the packaged one or a repository's override)."""
-    import jinja2
+    from qwen_review.prompts import render_template
 
-    try:
-        template = env.get_template(TEMPLATE_NAME)
-        return template.render(context(review))
-    except jinja2.TemplateError as exc:
-        where = f" line {exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
-        raise ConfigError(f"template {TEMPLATE_NAME}{where}: {exc.message or exc}") from exc
+    return render_template(env, TEMPLATE_NAME, **context(review))
