@@ -164,6 +164,15 @@ def collect(repo: pygit2.Repository, target: Target, options: CollectOptions | N
     return files
 
 
+def is_unchanged(repo: pygit2.Repository, target: Target) -> bool:
+    """True when the two sides are identical; decided from tree ids or the index's deltas, no patch text."""
+    if target.head_tree is not None:
+        return target.base_tree == target.head_tree
+    import pygit2
+
+    return len(_raw_diff(repo, target, pygit2.enums.DiffOption.NORMAL, 0)) == 0
+
+
 def _raw_diff(repo: pygit2.Repository, target: Target, flags: pygit2.enums.DiffOption, context: int) -> pygit2.Diff:
     import pygit2
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
+from qwen_review.diff import is_unchanged
 from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, EXIT_PROVIDER, ProviderError, UsageError
 from qwen_review.review import FailedUnit, Finding, ProviderInfo, Request, Review, severity_first, severity_rank
 from qwen_review.target import Target, open_repository, resolve
@@ -37,18 +38,7 @@ def plan_review(*, repo_path: Path, rev: str | None, staged: bool) -> ReviewPlan
     repo = open_repository(repo_path)
     target = resolve(repo, rev, staged=staged)
     root = Path(repo.workdir)
-    return ReviewPlan(repo=repo, root=root, target=target, nothing_to_review=_unchanged(repo, target))
-
-
-def _unchanged(repo: pygit2.Repository, target: Target) -> bool:
-    """True when the two sides are identical; decided from tree ids or deltas, with no patch text."""
-    if target.head_tree is not None:
-        return target.base_tree == target.head_tree
-    import pygit2
-
-    base = target.base_tree if target.base_tree is not None else repo.TreeBuilder().write()
-    tree = repo[base].peel(pygit2.Tree)
-    return len(repo.index.diff_to_tree(tree)) == 0
+    return ReviewPlan(repo=repo, root=root, target=target, nothing_to_review=is_unchanged(repo, target))
 
 
 def load_settings(plan: ReviewPlan, *, config_path: Path | None, flags: dict[str, Any],

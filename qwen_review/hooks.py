@@ -87,14 +87,13 @@ def _review_index(*, flags: dict[str, Any], options: dict[str, Any]) -> int:
     plan = engine.plan_review(repo_path=Path.cwd(), rev=None, staged=True)
     if plan.nothing_to_review:
         return _finish_empty(plan, [], options, reason="nothing staged")
-    load_for_this_process()  # only now: with nothing staged no credential file is read
     settings = _settings(plan, flags, options)
     operation = operation_in_progress(Path(plan.repo.path))
     if operation is not None and not settings.review_during_merge:
         # The index then holds the other side's changes too, already reviewed where they were written.
         _say(options, f"{operation} is in progress: not reviewed (set review_during_merge = true to review it)")
         return EXIT_OK
-    return _review_plan(plan, settings, options, output_path=options["output_path"])
+    return _review_plan(plan, settings, options, output_path=options["output_path"], flags=flags)
 
 
 def _review_push(*, native: bool, git_args: list[str], flags: dict[str, Any], options: dict[str, Any]) -> int:
@@ -113,12 +112,11 @@ def _review_push(*, native: bool, git_args: list[str], flags: dict[str, Any], op
             _say(options, "nothing to review: no new commits pushed")
             return EXIT_OK
         return _finish_empty(plans[0], [], options, reason="no change in the pushed commits")
-    load_for_this_process()
     settings = _settings(todo[0], flags, options)
     codes = []
     for index, plan in enumerate(todo):
         _say(options, f"reviewing {plan.target.spec}")
-        codes.append(_review_plan(plan, settings, options,
+        codes.append(_review_plan(plan, settings, options, flags=flags,
                                   output_path=_numbered(options["output_path"], index, len(todo))))
     return max(codes)  # exit codes grow with severity: a blocked ref blocks the push
 
@@ -147,7 +145,8 @@ def _settings(plan: ReviewPlan, flags: dict[str, Any], options: dict[str, Any]) 
     return engine.load_settings(plan, config_path=options["config_path"], flags=flags, defaults=HOOK_DEFAULTS)
 
 
-def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], *, output_path: Path | None) -> int:
+def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], *, output_path: Path | None,
+                 flags: dict[str, Any]) -> int:
     from qwen_review import engine, output
     from qwen_review.errors import CredentialsError
 
@@ -155,6 +154,9 @@ def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], 
     files = engine.collect_files(plan.repo, plan.target, settings)
     if not any(file.reviewable for file in files):
         return _finish_empty(plan, files, dict(options, output_path=output_path), reason=_skipped_summary(files))
+    # Only now, with something to send: the .env files (which hold keys) are read, as `review` reads them.
+    if load_for_this_process() is not None:
+        settings = _settings(plan, flags, options)
     templates = engine.templates_loader(plan, settings)
     try:
         review = engine.run(plan, settings, dry_run=options["dry_run"], use_cache=options["use_cache"],
