@@ -36,11 +36,14 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
                 last_head: str | None, client: GitHubClient | None, scrub: Callable[[str], str]) -> ReviewSource:
     """`merge-base(base, head)..head` from the checkout (fetching what is missing), or GitHub's patches.
 
-    With `last_head` an ancestor of `head`, only `last_head..head` is reviewed and the findings are
-    anchored on the whole pull request; after a force-push that dropped it, everything is reviewed.
+    With `last_head` an ancestor of `head` that forked from the base branch where `head` does, only
+    `last_head..head` is reviewed and the findings are anchored on the whole pull request. Otherwise
+    (a force-push dropped it, or the base branch was merged in) everything is reviewed again; the
+    fingerprints keep findings already posted from being posted twice.
     """
     from qwen_review.engine import ReviewPlan
     from qwen_review.pr_fetch import ensure_history, has_commit, is_ancestor
+    from qwen_review.pr_fetch import merge_base as find_merge_base
     from qwen_review.target import commits_target
 
     try:
@@ -53,7 +56,10 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
                              client=client)
     repo, merge_base = history.repo, history.merge_base
     whole = commits_target(repo, "pull_request", f"#{number} {merge_base[:12]}..{head[:12]}", merge_base, head)
-    if last_head and last_head != merge_base and is_ancestor(repo, last_head, head):
+    same_fork = bool(last_head) and find_merge_base(repo, base, last_head or "") == merge_base
+    # After a merge of the base branch, `last_head..head` would hold everything the base branch gained:
+    # the incremental path needs the last reviewed head to branch off where the pull request does now.
+    if last_head and last_head != merge_base and same_fork and is_ancestor(repo, last_head, head):
         target = commits_target(repo, "pull_request", f"#{number} {last_head[:12]}..{head[:12]}", last_head, head)
         note = (f"no new commits since the last review of `{head[:12]}`" if last_head == head else
                 f"reviewed the commits since the last review: `{last_head[:12]}..{head[:12]}`")
@@ -62,6 +68,8 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
     note = f"reviewed the whole pull request: `{merge_base[:12]}..{head[:12]}`"
     if last_head and not has_commit(repo, last_head):
         note += f" (the last reviewed head `{last_head[:12]}` is not in the checkout)"
+    elif last_head and is_ancestor(repo, last_head, head) and not same_fork:
+        note += f" (the base branch was merged in, or the base changed, since the review of `{last_head[:12]}`)"
     elif last_head:
         note += f" (the last reviewed head `{last_head[:12]}` is no longer part of it)"
     plan = ReviewPlan(repo=repo, root=root, target=whole, nothing_to_review=whole.base_tree == whole.head_tree)

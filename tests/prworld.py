@@ -68,12 +68,28 @@ class PullWorld:
         """Commit on the feature branch, push it as the PR head, and tell the fake GitHub."""
         for path, text in files.items():
             self.dev.write(path, text)
-        self.head = self.dev.commit(message)
+        self.dev.commit(message)
+        return self.publish_head()
+
+    def publish_head(self) -> str:
+        """Push the feature branch's HEAD as the PR head and tell the fake GitHub (base: `self.base`)."""
+        self.head = self.dev.rev("HEAD")
         self.dev.git("push", "-q", "-f", "origin", f"HEAD:refs/pull/{NUMBER}/head")
         diff = self.dev.git("diff", "-M", f"{self.base}...{self.head}")
         self.github.set_pull(REPO, NUMBER, head_sha=self.head, base_sha=self.base,
                              files=files_from_git_diff(diff), draft=self.draft)
         return self.head
+
+    def merge_base_branch(self, files: dict[str, str], message: str = "main moves on") -> str:
+        """main gains `files` (it becomes the PR's new base), then main is merged into the feature branch."""
+        self.dev.git("checkout", "-q", "main")
+        for path, text in files.items():
+            self.dev.write(path, text)
+        self.base = self.dev.commit(message)
+        self.dev.git("push", "-q", "origin", "main")
+        self.dev.git("checkout", "-q", "feature")
+        self.dev.git("merge", "-q", "--no-edit", "main")
+        return self.publish_head()
 
     def event(self, action: str = "opened", **pull_overrides: Any) -> Path:
         pull: dict[str, Any] = {

@@ -105,6 +105,23 @@ def test_a_force_push_that_drops_the_reviewed_head_gets_a_full_review(
     assert "is no longer part of it" in world.summaries()[0]
 
 
+def test_merging_the_base_branch_into_the_pr_does_not_review_the_base_branchs_code(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert github(world, capsys).code == 0
+    world.merge_base_branch({"other.py": "run = eval(text)  # BUG(critical): main's own code\n"})
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)}, "shell out")
+    result = github(world, capsys, GITHUB_EVENT_PATH=str(world.event("synchronize")))
+    assert result.code == 0, result.err
+    second = world.model.requests[-1].prompt_text
+    assert SHELL in second and "other.py" not in second and "main's own code" not in second
+    assert [c["line"] for c in world.review_comments()] == [5, 35]  # eval was posted before: not again
+    [summary] = world.summaries()
+    assert "other.py" not in summary and "other.py" not in world.step_summary.read_text()
+    assert "other.py" not in result.out
+    assert f"`{world.dev.rev('main')[:12]}..{world.head[:12]}`" in summary
+    assert decode_state(summary).head_sha == world.head
+
+
 def test_findings_off_the_diff_are_listed_in_the_summary(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
     world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 20, "import os  # OFFDIFF")}, "layout")
     assert github(world, capsys).code == 0
