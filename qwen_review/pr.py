@@ -105,7 +105,7 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     result: PublishResult | None = None
     failure: PublishError | None = None
     if options["dry_run"]:
-        _show_plan(client, pull, review, previous, settings, env, source)
+        _show_dry_run(previous)
     elif review.stats.units and review.stats.failed_units >= review.stats.units:
         output.warn("no unit got an answer: nothing posted, so the next run reviews this head again")
     else:
@@ -188,24 +188,11 @@ def _summary_text(review: Review, source: ReviewSource) -> str:
     return "\n\n".join(part for part in parts if part)
 
 
-def _show_plan(client: GitHubClient | None, pull: PullRequestRef, review: Review, previous: SummaryState,
-               settings: Settings, env: jinja2.Environment, source: ReviewSource) -> None:
-    """What a real run would post, on stderr; nothing is written to GitHub."""
-    from qwen_review.github import fetch_pull_files
-    from qwen_review.pr_diff import commentable_lines_from_patches
-    from qwen_review.pr_summary import plan_publication
-
-    assert pull.head_sha is not None
-    files = source.pr_files
-    if files is None and client is not None:
-        files = fetch_pull_files(client, repository=pull.repository, number=pull.number)
-    plan = plan_publication(findings=review.findings, previous=previous, already_inline=frozenset(),
-                            commentable=commentable_lines_from_patches(files or []),
-                            max_inline=settings.max_inline_comments, head_sha=pull.head_sha, env=env)
-    output.notice(f"dry run: nothing written to GitHub; a real run would post {len(plan.inline)} inline comment(s) "
-                  f"and create or edit the summary comment listing {len(plan.listed)} finding(s)")
-    for comment in plan.inline:
-        output.notice(f"  would comment on {comment.path}:{comment.line} ({comment.side}): {comment.entry.title}")
+def _show_dry_run(previous: SummaryState) -> None:
+    """What a dry run leaves out, on stderr: it has no findings (no model call), so it plans no comment."""
+    earlier = len(previous.listed)
+    kept = f"; the summary comment keeps listing {earlier} finding(s) of earlier runs" if earlier else ""
+    output.notice(f"dry run: no model called and nothing written to GitHub{kept}")
 
 
 def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment, result: PublishResult | None,

@@ -298,12 +298,19 @@ def test_dry_run_calls_no_model_and_writes_nothing(world: PullWorld, capsys: pyt
     result = github(world, capsys, "--dry-run", "-f", "json")
     assert result.code == 0, result.err
     assert world.model.requests == [] and world.writes() == []
-    assert "dry run: nothing written to GitHub; a real run would post 1 inline comment(s)" in result.err
-    assert "would comment on app.py:30 (RIGHT)" in result.err and secret not in result.err + result.out
+    assert "dry run: no model called and nothing written to GitHub" in result.err
+    assert secret not in result.err + result.out
     report = json.loads(result.out)
-    assert report["target"]["kind"] == "pull_request" and EVAL in report["requests"][0]["messages"][1]["content"]
+    prompt = report["requests"][0]["messages"][1]["content"]
+    assert report["target"]["kind"] == "pull_request" and EVAL in prompt and "[REDACTED:" in prompt
+    assert report["findings"] == [] and report["stats"]["redactions"] == 1
     no_token = github(world, capsys, "--dry-run", GITHUB_TOKEN="")
     assert no_token.code == 0 and world.writes() == []
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 20, "import os  # OFFDIFF")}, "layout")
+    assert github(world, capsys).code == 0  # a real run lists the off-diff finding in the summary
+    again = github(world, capsys, "--dry-run")
+    assert "the summary comment keeps listing 1 finding(s) of earlier runs" in again.err
+    assert len(world.model.requests) == 1 and len(world.summaries()) == 1
 
 
 def test_missing_token_and_bad_event_fail_with_one_line(world: PullWorld, capsys: pytest.CaptureFixture[str],
