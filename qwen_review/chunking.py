@@ -1,16 +1,19 @@
 """Split reviewable files into review units that each fit the model's prompt budget.
 
 Small files share a unit (in path order, each file whole when it fits), a big file is split
-at hunk boundaries into parts, and a hunk too big for a unit on its own keeps the lines that
-fit plus a note saying what was cut. A unit's cost is the estimate of the text the prompt
-renders for it (`default_render_cost` mirrors `prompts.number_lines` and `templates/unit.j2`),
-so the diff text of a unit never exceeds `max_tokens - overhead_tokens`.
+at hunk boundaries into parts, and a hunk too big for a unit on its own is split into
+consecutive sub-hunks (valid hunks with their own headers), so every line is sent; only a
+single line too long for a unit alone is shortened, with a note saying so. A unit's cost is
+the estimate of the text the prompt renders for it (`default_render_cost` mirrors
+`prompts.number_lines` and `templates/unit.j2`), so the diff text of a unit never exceeds
+`max_tokens - overhead_tokens`.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from qwen_review.diff import FileDiff, Hunk
@@ -135,7 +138,7 @@ def build_units(
 
 
 def _file_parts(file: FileDiff, budget: int, costs: RenderCost) -> list[tuple[UnitFile, int]]:
-    """The file whole when it fits, else consecutive runs of hunks that fit, cutting oversized hunks."""
+    """The file whole when it fits, else consecutive runs of hunks that fit, oversized hunks split."""
     hunks = tuple(file.hunks)
     whole = UnitFile(file, hunks)
     default = costs is default_render_cost
@@ -148,29 +151,60 @@ def _file_parts(file: FileDiff, budget: int, costs: RenderCost) -> list[tuple[Un
         cost = costs(whole)
     if cost <= budget:
         return [(whole, cost)]
-    # Trial parts carry the largest part numbers the split can produce, so the real ones cost no more.
-    most = len(hunks)
     if default and weights is None:
         weights = [hunks_weight((hunk,)) for hunk in hunks]
-    fits = _fits_default(file, weights, budget, most) if weights is not None else None
-    pieces: list[tuple[tuple[Hunk, ...], tuple[str, ...]]] = []
+    # Trial parts carry part numbers at least as long as the real ones, so the real parts cost no more;
+    # the count is a guess until the split is made, and the split is redone in the rare case it is short.
+    most = len(hunks) + 2 * -(-cost // budget)
+    while True:
+        pieces = _pieces(file, hunks, weights, budget, costs, most)
+        if len(pieces) <= most:
+            break
+        most = len(pieces)
+    parts = [UnitFile(file, chosen, index, len(pieces), notes) for index, (chosen, notes) in enumerate(pieces, 1)]
+    return [(part, costs(part)) for part in parts]
+
+
+Piece = tuple[tuple[Hunk, ...], tuple[str, ...]]
+
+
+def _pieces(file: FileDiff, hunks: tuple[Hunk, ...], weights: list[int] | None, budget: int, costs: RenderCost,
+            most: int) -> list[Piece]:
+    """Hunks too big for a part alone become sub-hunks that fit; then consecutive runs of them that fit."""
+    alone = _fits_default(file, weights, budget, most) if weights is not None else None
+    segments: list[tuple[Hunk, str | None]] = []
+    segment_weights: list[int] = []
+    for index, hunk in enumerate(hunks):
+        if alone(index, 1) if alone is not None else costs(UnitFile(file, (hunk,), most, most)) <= budget:
+            segments.append((hunk, None))
+            segment_weights.append(weights[index] if weights is not None else 0)
+            continue
+        for sub, note in _split(file, hunk, budget, costs, most):
+            segments.append((sub, note))
+            segment_weights.append(hunks_weight((sub,)) if weights is not None else 0)
+    fits = _fits_default(file, segment_weights, budget, most) if weights is not None else None
+    # A shortened line fills its part with its note; it is never packed with other hunks.
+    noted = [index for index, (_, note) in enumerate(segments) if note is not None] + [len(segments)]
+    pieces: list[Piece] = []
     start = 0
-    while start < len(hunks):
+    while start < len(segments):
+        hunk, note = segments[start]
+        if note is not None:
+            pieces.append(((hunk,), (note,)))
+            start += 1
+            continue
 
         def fits_from(count: int, start: int = start) -> bool:
             if fits is not None:
                 return fits(start, count)
-            return costs(UnitFile(file, hunks[start:start + count], most, most)) <= budget
+            chosen = tuple(segment for segment, _ in segments[start:start + count])
+            return costs(UnitFile(file, chosen, most, most)) <= budget
 
-        end = _largest_fit(fits_from, len(hunks) - start)
-        if end == 0:
-            pieces.append(_cut(file, hunks[start], budget, costs, most))
-            start += 1
-        else:
-            pieces.append((hunks[start:start + end], ()))
-            start += end
-    parts = [UnitFile(file, chosen, index, len(pieces), notes) for index, (chosen, notes) in enumerate(pieces, 1)]
-    return [(part, costs(part)) for part in parts]
+        limit = noted[bisect_right(noted, start)] - start
+        end = max(_largest_fit(fits_from, limit), 1)  # never 0: each segment was made to fit a part alone
+        pieces.append((tuple(segment for segment, _ in segments[start:start + end]), ()))
+        start += end
+    return pieces
 
 
 def _fits_default(file: FileDiff, weights: list[int], budget: int, most: int) -> Callable[[int, int], bool]:
@@ -187,15 +221,26 @@ def _fits_default(file: FileDiff, weights: list[int], budget: int, most: int) ->
     return fits
 
 
-def _largest_fit(fits: Callable[[int], bool], limit: int) -> int:
-    """The largest n in [0, limit] with fits(n), for a `fits` that is true up to some n and false after."""
-    if limit == 0 or not fits(1):
+def _largest_fit(fits: Callable[[int], bool], limit: int, guess: int = 1) -> int:
+    """The largest n in [0, limit] with fits(n), for a `fits` that is true up to some n and false after.
+
+    Gallops from `guess` (up or down) then bisects, so a good guess costs two or three calls.
+    """
+    if limit == 0:
         return 0
-    low, step = 1, 1  # gallop, then bisect: few calls when the answer is small
-    while low + step <= limit and fits(low + step):
-        low += step
-        step *= 2
-    high = min(low + step, limit + 1)  # fits(low) is true, fits(high) false (or out of range)
+    guess = min(max(guess, 1), limit)
+    if fits(guess):
+        low, step = guess, 1
+        while low + step <= limit and fits(low + step):
+            low += step
+            step *= 2
+        high = min(low + step, limit + 1)  # fits(low) is true, fits(high) false (or out of range)
+    else:
+        high, step = guess, 1
+        while high - step >= 1 and not fits(high - step):
+            high -= step
+            step *= 2
+        low = max(high - step, 0)  # fits(low) is true (n = 0 always "fits"), fits(high) false
     while high - low > 1:
         middle = (low + high) // 2
         if fits(middle):
@@ -205,39 +250,73 @@ def _largest_fit(fits: Callable[[int], bool], limit: int) -> int:
     return low
 
 
-def _cut(file: FileDiff, hunk: Hunk, budget: int, costs: RenderCost, most: int) -> tuple[tuple[Hunk, ...], tuple[str, ...]]:
-    """Keep the first lines of `hunk` that fit, with a note; a lone overlong line is shortened."""
-    total = len(hunk.body)
+def _split(file: FileDiff, hunk: Hunk, budget: int, costs: RenderCost, most: int) -> list[tuple[Hunk, str | None]]:
+    """Consecutive sub-hunks of `hunk`, each as long as fits a part alone; a line too long alone is shortened."""
+    origins = "".join([line[:1] for line in hunk.body])
+    # Where a sub-hunk may start: any line but a '\\ No newline' marker, which stays with the line before it.
+    starts = [index for index, origin in enumerate(origins) if origin != "\\"]
+    starts.append(len(origins))
+    count = len(starts) - 1
+    # The numbers the next line would have on each side (a side without lines names the line before).
+    old, new = hunk.old_start + (hunk.old_lines == 0), hunk.new_start + (hunk.new_lines == 0)
+    pieces: list[tuple[Hunk, str | None]] = []
+    first = lines = 0
+    while first < count:
 
-    def trial(kept: Hunk, note: str) -> bool:
-        return costs(UnitFile(file, (kept,), most, most, (note,))) <= budget
+        def fits(lines: int, first: int = first, old: int = old, new: int = new) -> bool:
+            sub = _slice(hunk, origins, starts[first], starts[first + lines], old, new)
+            return costs(UnitFile(file, (sub,), most, most)) <= budget
 
-    lines = _largest_fit(lambda n: trial(_head(hunk, n), _cut_note(hunk, total - n)), total)
-    if lines > 0:
-        return (_head(hunk, lines),), (_cut_note(hunk, total - lines),)
-    first = hunk.body[0]
-    chars = _largest_fit(lambda n: trial(_head(hunk, 1, n), _cut_note(hunk, total - 1, len(first) - n)),
-                         len(first) - 1)
+        # Sub-hunks of one hunk hold about as many lines each: the last count is the best guess.
+        lines = _largest_fit(fits, count - first, guess=lines)
+        if lines == 0:
+            begin, end = starts[first], starts[first + 1]
+            pieces.append(_shorten(file, _slice(hunk, origins, begin, end, old, new), budget, costs, most))
+            lines = 1
+        else:
+            pieces.append((_slice(hunk, origins, starts[first], starts[first + lines], old, new), None))
+        sub = pieces[-1][0]
+        old = sub.old_start + (sub.old_lines == 0) + sub.old_lines
+        new = sub.new_start + (sub.new_lines == 0) + sub.new_lines
+        first += lines
+    return pieces
+
+
+def _shorten(file: FileDiff, line: Hunk, budget: int, costs: RenderCost, most: int) -> tuple[Hunk, str]:
+    """A one-line hunk (with its marker) cut to the characters that fit a part alone, and a note."""
+    text = line.body[0]
+    first = next(line.lines())
+    number = first.new_lineno if first.new_lineno is not None else first.old_lineno
+
+    def shortened(chars: int) -> tuple[Hunk, str]:
+        note = (f"line {number} shortened to fit the token budget: {len(text) - chars} of {len(text) - 1} "
+                "characters not shown")
+        return replace(line, body=(text[:chars], *line.body[1:])), note
+
+    def fits(chars: int) -> bool:
+        sub, note = shortened(chars)
+        return costs(UnitFile(file, (sub,), most, most, (note,))) <= budget
+
+    # The cost grows about linearly with the characters kept: guess from the whole line's cost.
+    whole, note = shortened(len(text))
+    guess = (len(text) - 1) * budget // max(costs(UnitFile(file, (whole,), most, most, (note,))), 1)
+    chars = _largest_fit(fits, len(text) - 1, guess=guess)  # the origin mark and at least one character
     if chars == 0:
         raise ConfigError(
             f"max_prompt_tokens leaves only {budget} tokens for the diff, too few to show any of {file.path}",
             hint="raise max_prompt_tokens",
         )
-    return (_head(hunk, 1, chars),), (_cut_note(hunk, total - 1, len(first) - chars),)
+    return shortened(chars)
 
 
-def _head(hunk: Hunk, lines: int, chars: int | None = None) -> Hunk:
-    """The first `lines` lines of a hunk (the first line cut to `chars` characters), counts adjusted."""
-    body = hunk.body[:lines]
-    if chars is not None:
-        body = (body[0][:chars], *body[1:])
-    origins = "".join([line[:1] for line in body])
-    context = origins.count(" ")
-    return Hunk(hunk.old_start, origins.count("-") + context, hunk.new_start, origins.count("+") + context,
-                hunk.section, body)
+def _slice(hunk: Hunk, origins: str, begin: int, end: int, old: int, new: int) -> Hunk:
+    """Lines `begin:end` of a hunk as a hunk of their own, whose first line is `old` / `new` on each side.
 
-
-def _cut_note(hunk: Hunk, lines_cut: int, chars_cut: int = 0) -> str:
-    where = f"hunk @@ -{hunk.old_start},{hunk.old_lines} +{hunk.new_start},{hunk.new_lines} @@"
-    shortened = f"its first line shortened by {chars_cut} characters, " if chars_cut else ""
-    return f"{where} cut to fit the token budget: {shortened}{lines_cut} of {len(hunk.body)} lines not shown"
+    `origins` holds the hunk's origin marks, one per line, so the counts are taken in C. A side
+    with no lines names the line before it, as git writes `@@ -0,0 +1,3 @@`.
+    """
+    context = origins.count(" ", begin, end)
+    old_lines = origins.count("-", begin, end) + context
+    new_lines = origins.count("+", begin, end) + context
+    return Hunk(old - (old_lines == 0), old_lines, new - (new_lines == 0), new_lines, hunk.section,
+                hunk.body[begin:end])

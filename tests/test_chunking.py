@@ -1,4 +1,4 @@
-"""Review units: grouping, splitting at hunks, cutting oversized hunks, and a budget that is never exceeded."""
+"""Review units: grouping, splitting at hunks and inside oversized hunks, every line sent, a budget never exceeded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import string
 import pytest
 
 from qwen_review.chunking import ReviewUnit, UnitFile, build_units, default_render_cost
-from qwen_review.diff import FileDiff, Hunk
+from qwen_review.diff import DiffLine, FileDiff, Hunk
 from qwen_review.errors import ConfigError
 from qwen_review.tokens import estimate_tokens
 
@@ -99,48 +99,104 @@ def test_a_big_file_is_split_at_hunk_boundaries_into_numbered_parts() -> None:
     assert all(unit.estimated_tokens <= 3 * per_hunk + 100 for unit in units)
 
 
-def test_an_oversized_hunk_keeps_the_lines_that_fit_and_says_how_many_were_cut() -> None:
+def diff_lines(hunks: list[Hunk] | tuple[Hunk, ...]) -> list[DiffLine]:
+    return [line for hunk in hunks for line in hunk.lines()]
+
+
+def assert_valid(hunk: Hunk) -> None:
+    """Header counts agree with the body; a '\\ No newline' marker never starts a hunk."""
+    assert hunk.body and hunk.body[0][:1] != "\\"
+    assert hunk.old_lines == sum(1 for line in hunk.body if line[:1] in ("-", " "))
+    assert hunk.new_lines == sum(1 for line in hunk.body if line[:1] in ("+", " "))
+
+
+def test_an_oversized_hunk_is_split_into_consecutive_sub_hunks_and_every_line_is_sent() -> None:
     lines = code_lines(2000, seed=3)
-    file = make_file("huge.py", make_hunk(1, lines))
+    hunk = make_hunk(1, lines)
+    file = make_file("huge.py", hunk)
     units, _ = build_units([file], max_tokens=3000, overhead_tokens=500)
-    assert len(units) == 1
-    (part,) = units[0].files
-    (hunk,) = part.hunks
-    kept = len(hunk.body)
-    assert 0 < kept < 2000
-    assert hunk.body == tuple(lines[:kept])
-    assert hunk.old_lines == sum(1 for line in hunk.body if line[:1] in "- ")
-    assert hunk.new_lines == sum(1 for line in hunk.body if line[:1] in "+ ")
-    (note,) = part.notes
-    assert f"{2000 - kept} of 2000 lines not shown" in note
-    assert units[0].estimated_tokens <= 2500
-    # As many lines as possible: one more would not have fitted.
-    longer = UnitFile(file, (make_hunk(1, lines[:kept + 1]),), 1, 1, (note,))
+    parts = [p for unit in units for p in unit.files]
+    assert len(parts) > 1
+    assert [p.part for p in parts] == list(range(1, len(parts) + 1))
+    assert all(p.notes == () for p in parts)
+    shown = [h for p in parts for h in p.hunks]
+    for sub in shown:
+        assert_valid(sub)
+        assert sub.section == hunk.section
+    assert [line for sub in shown for line in sub.body] == lines
+    assert diff_lines(shown) == diff_lines([hunk])  # the same numbers on both sides
+    assert all(unit.estimated_tokens <= 2500 for unit in units)
+    # Each sub-hunk but the last is as long as fits: one more line would not have fitted.
+    first = parts[0].hunks[0]
+    most = len(parts)
+    longer = UnitFile(file, (make_hunk(1, lines[:len(first.body) + 1]),), most, most)
     assert default_render_cost(longer) > 2500
 
 
-def test_an_oversized_hunk_in_the_middle_of_a_file_is_cut_and_the_rest_still_reviewed() -> None:
+def test_a_big_added_file_is_sent_whole_across_units() -> None:
+    lines = [f"+row_{n} = load('{'q' * (n % 37)}', {n})" for n in range(1, 20_001)]
+    added = FileDiff(path="data.py", old_path="data.py", status="added", hunks=[Hunk(0, 0, 1, 20_000, "", tuple(lines))])
+    units, _ = build_units([added], max_tokens=3000, overhead_tokens=1000)
+    assert len(units) > 10
+    numbers = [line.new_lineno for unit in units for p in unit.files for line in diff_lines(p.hunks)]
+    assert numbers == list(range(1, 20_001))  # every line once, in order
+    for unit in units:
+        assert unit.estimated_tokens <= 2000
+        assert estimate_tokens(render(unit)) <= unit.estimated_tokens
+        for part in unit.files:
+            for sub in part.hunks:
+                assert_valid(sub)
+                assert sub.old_start == 0 and sub.old_lines == 0  # git's header for an insertion at the top
+
+
+def test_a_split_keeps_no_newline_markers_with_their_line_and_gits_zero_count_convention() -> None:
+    body = [f"-old_{n} = {n}" for n in range(300)] + ["\\ No newline at end of file"]
+    body += [f"+new_{n} = compute({n})" for n in range(300)] + ["\\ No newline at end of file"]
+    hunk = Hunk(41, 300, 41, 300, "def f():", tuple(body))
+    file = make_file("m.py", hunk)
+    units, _ = build_units([file], max_tokens=1500, overhead_tokens=500)
+    shown = [h for unit in units for p in unit.files for h in p.hunks]
+    assert len(shown) > 2
+    assert [line for sub in shown for line in sub.body] == body
+    assert diff_lines(shown) == diff_lines([hunk])
+    for sub in shown:
+        assert_valid(sub)
+    only_added = next(sub for sub in shown if sub.old_lines == 0)
+    # Like git: a side with no lines names the line before the change on that side (340, not 341).
+    assert only_added.old_start == 340
+    assert only_added.header.startswith("@@ -340,0 +")
+
+
+def test_an_oversized_hunk_in_the_middle_of_a_file_is_split_and_the_rest_still_reviewed() -> None:
     hunks = [make_hunk(1, code_lines(10, seed=1)), make_hunk(50, code_lines(3000, seed=2)),
              make_hunk(9000, code_lines(10, seed=3))]
     file = make_file("m.py", *hunks)
     units, _ = build_units([file], max_tokens=4000, overhead_tokens=1000)
     parts = [p for unit in units for p in unit.files]
-    assert [p.part for p in parts] == [1, 2, 3]
-    assert parts[0].hunks == (hunks[0],)
-    assert parts[1].hunks[0].body == hunks[1].body[:len(parts[1].hunks[0].body)]
-    assert parts[1].notes and "not shown" in parts[1].notes[0]
-    assert parts[2].hunks == (hunks[2],)
+    assert [p.part for p in parts] == list(range(1, len(parts) + 1))
+    assert len(parts) > 3
+    assert parts[0].hunks[0] is hunks[0]
+    assert parts[-1].hunks[-1] is hunks[2]
+    assert diff_lines([h for p in parts for h in p.hunks]) == diff_lines(hunks)
+    assert all(p.notes == () for p in parts)
 
 
-def test_a_single_overlong_line_is_shortened() -> None:
+def test_only_a_single_line_too_long_for_a_unit_is_shortened() -> None:
     line = "+" + "".join(random.Random(1).choice(string.digits) for _ in range(50_000))
-    file = make_file("data.txt", make_hunk(1, [line, "+tail"]))
+    file = make_file("data.txt", make_hunk(1, ["+head", line, "+tail"]))
     units, _ = build_units([file], max_tokens=2000, overhead_tokens=500)
-    (part,) = units[0].files
-    (hunk,) = part.hunks
-    assert len(hunk.body) == 1 and line.startswith(hunk.body[0]) and len(hunk.body[0]) < len(line)
-    assert re.search(r"first line shortened by \d+ characters, 1 of 2 lines not shown", part.notes[0])
-    assert units[0].estimated_tokens <= 1500
+    parts = [p for unit in units for p in unit.files]
+    shown = [h for p in parts for h in p.hunks]
+    assert shown[0].body == ("+head",)
+    assert shown[-1].body == ("+tail",)
+    (short,) = shown[1].body
+    assert line.startswith(short) and len(short) < len(line)
+    assert (shown[1].new_start, shown[2].new_start) == (2, 3)
+    (note,) = parts[1].notes
+    assert re.search(rf"line 2 shortened to fit the token budget: {len(line) - len(short)} of "
+                     rf"{len(line) - 1} characters not shown", note)
+    assert parts[0].notes == () and parts[-1].notes == ()
+    assert all(unit.estimated_tokens <= 1500 for unit in units)
 
 
 def test_a_budget_that_cannot_hold_anything_is_a_config_error() -> None:
@@ -210,14 +266,18 @@ def test_no_unit_ever_exceeds_the_budget_and_nothing_is_lost(seed: int) -> None:
         own = [p for p in parts if p.file is file]
         assert [p.part for p in own] == list(range(1, len(own) + 1))
         shown = [h for p in own for h in p.hunks]
-        cut_notes = [n for p in own for n in p.notes]
-        assert len(shown) == len(file.hunks)  # every hunk is in some part, whole or cut
-        for original, hunk in zip(file.hunks, shown, strict=True):
-            if hunk is not original:  # a cut hunk: a prefix of the original, and a note counts the rest
-                assert original.body[:len(hunk.body) - 1] == hunk.body[:-1]
-                assert original.body[len(hunk.body) - 1].startswith(hunk.body[-1])
-                missing = len(original.body) - len(hunk.body)
-                assert any(f"{missing} of {len(original.body)} lines not shown" in n for n in cut_notes)
+        notes = [n for p in own for n in p.notes]
+        for hunk in shown:
+            assert_valid(hunk)
+        expected, got = diff_lines(file.hunks), diff_lines(shown)
+        assert len(got) == len(expected)  # every line is in some part, once
+        shortened = 0
+        for want, have in zip(expected, got, strict=True):
+            assert (have.origin, have.old_lineno, have.new_lineno) == (want.origin, want.old_lineno, want.new_lineno)
+            if have.text != want.text:  # a line too long for a unit alone, shortened with a note
+                assert want.text.startswith(have.text)
+                shortened += 1
+        assert len(notes) == shortened
 
 
 def test_the_same_input_in_any_order_gives_the_same_units() -> None:
