@@ -262,8 +262,12 @@ class PublishResult:
 def publish_review(client: GitHubClient, *, repository: str, number: int, head_sha: str,
                    findings: Sequence[Finding], summary_markdown: str, max_inline_comments: int,
                    commentable: Mapping[str, FileLines] | None = None, env: jinja2.Environment | None = None,
-                   author: str | None = None, run_id: str | None = None) -> PublishResult:
+                   author: str | None = None, run_id: str | None = None,
+                   keep_previous_head: bool = False) -> PublishResult:
     """Post the new anchored findings as one review, then create or edit the summary comment.
+
+    `keep_previous_head`: part of `head_sha` went unreviewed (a unit failed), so the summary keeps
+    the last completely reviewed head and the next run reviews everything after it again.
 
     `commentable` is GitHub's view of the diff (`commentable_lines_from_patches(fetch_pull_files(...))`);
     it is fetched when not given. `author` (e.g. "github-actions[bot]") limits which comments count
@@ -284,9 +288,10 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
                             max_inline=max_inline_comments, head_sha=head_sha, env=env)
     review_url, posted, rejected = _post_review(client, repo, pull, head_sha=head_sha, comments=plan.inline,
                                                 run_id=run_id or uuid.uuid4().hex, github_view=github_view)
-    state = next_state(plan, head_sha=head_sha, posted=posted, rejected=rejected)
+    reviewed = previous.head_sha if keep_previous_head else head_sha
+    state = next_state(plan, head_sha=reviewed, posted=posted, rejected=rejected)
     body, truncated = render_summary(state=state, summary_markdown=summary_markdown, inline_count=len(posted),
-                                     env=env)
+                                     env=env, head_sha=head_sha)
     if summary is not None:
         _call(client, "edit the summary comment", lambda: summary.edit(body))  # PATCH: safe to repeat
         url, created = summary.html_url, False

@@ -148,7 +148,7 @@ def _publish(client: GitHubClient | None, pull: PullRequestRef, review: Review, 
         result = publish_review(client, repository=pull.repository, number=pull.number, head_sha=pull.head_sha,
                                 findings=review.findings, summary_markdown=summary,
                                 max_inline_comments=settings.max_inline_comments, commentable=commentable,
-                                env=env, author=runner.login)
+                                env=env, author=runner.login, keep_previous_head=bool(review.failed_units))
     except PublishError as exc:
         return exc, None
     posted = f"{result.inline_posted} inline comment(s)" if result.review_url else "no new inline comment"
@@ -184,7 +184,8 @@ def _summary_text(review: Review, source: ReviewSource) -> str:
     parts.append(f"_qwen-review {source.note}._")
     if review.failed_units:
         files = ", ".join(sorted({f"`{path}`" for unit in review.failed_units for path in unit.files}))
-        parts.append(f"Not reviewed (the model gave no valid answer): {files}.")
+        # The summary keeps the last completely reviewed head (publish_review), so these come back.
+        parts.append(f"Not reviewed (the model gave no valid answer): {files}; the next run reviews them again.")
     return "\n\n".join(part for part in parts if part)
 
 

@@ -199,9 +199,12 @@ def plan_publication(*, findings: Sequence[Finding], previous: SummaryState, alr
     return PublishPlan(inline=tuple(inline), listed=_sorted([*listed, *carried]), posted=posted)
 
 
-def next_state(plan: PublishPlan, *, head_sha: str, posted: Sequence[InlineComment],
+def next_state(plan: PublishPlan, *, head_sha: str | None, posted: Sequence[InlineComment],
                rejected: Sequence[InlineComment]) -> SummaryState:
-    """The state the summary records after this run: refused comments join the listed findings."""
+    """The state the summary records after this run: refused comments join the listed findings.
+
+    `head_sha` is the last head reviewed completely, which the next run reviews from.
+    """
     refused = [replace(c.entry, reason="rejected") for c in rejected]
     return SummaryState(head_sha=head_sha, posted=plan.posted | {c.entry.fingerprint for c in posted},
                         listed=_sorted([*plan.listed, *refused]))
@@ -300,9 +303,13 @@ def _view(entry: ListedFinding, *, head_sha: str, body_limit: int | None) -> dic
 
 
 def render_summary(*, state: SummaryState, summary_markdown: str, inline_count: int,
-                   env: jinja2.Environment | None = None) -> tuple[str, bool]:
-    """The summary comment body (marker, state, visible text) under BODY_BUDGET, and whether it was cut."""
-    head = state.head_sha or ""
+                   env: jinja2.Environment | None = None, head_sha: str | None = None) -> tuple[str, bool]:
+    """The summary comment body (marker, state, visible text) under BODY_BUDGET, and whether it was cut.
+
+    `head_sha` is the head this run looked at (default: the state's), which the state does not
+    record when part of it went unreviewed.
+    """
+    head = head_sha or state.head_sha or ""
     state_line, state_cut = encode_state(state)
     prefix = f"{SUMMARY_MARKER}\n{state_line}\n"
     template = (env or default_environment()).get_template("summary_comment.md.j2")

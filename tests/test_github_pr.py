@@ -11,9 +11,9 @@ import pytest
 from qwen_review.pr_summary import decode_state
 from tests.clirun import Result, run_cli
 from tests.fakes.github_server import TOKEN, FakeGitHub
-from tests.fakes.model_server import ModelServer, Reply
+from tests.fakes.model_server import ModelServer, RecordedRequest, Reply
 from tests.gitrepo import GitRepo
-from tests.prworld import API_KEY, NUMBER, REPO, PullWorld, base_code, edit_line, make_world
+from tests.prworld import API_KEY, NUMBER, REPO, PullWorld, base_code, edit_line, make_world, reviewer
 
 EVAL = "result = eval(data)  # BUG(high): eval of untrusted input"
 SHELL = "os.system(cmd)  # BUG(medium): shell command built from input"
@@ -120,6 +120,34 @@ def test_merging_the_base_branch_into_the_pr_does_not_review_the_base_branchs_co
     assert "other.py" not in result.out
     assert f"`{world.dev.rev('main')[:12]}..{world.head[:12]}`" in summary
     assert decode_state(summary).head_sha == world.head
+
+
+def test_files_whose_unit_failed_are_reviewed_by_the_next_run(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = {"on": True}
+
+    def flaky(request: RecordedRequest) -> Reply:  # no valid answer for the unit holding FAILME, while broken
+        return Reply(text="not json") if broken["on"] and "FAILME" in request.prompt_text else reviewer(request)
+
+    world.model.fallback = flaky
+    bad = "".join(f"step_{i:02} = {i}  # FAILME\n" for i in range(60)) + "check = eval(x)  # BUG(high): bad eval\n"
+    world.push({"bad.py": bad}, "add bad.py")
+    units = {"QWEN_REVIEW_MAX_PROMPT_TOKENS": "1000"}  # app.py and bad.py in units of their own
+    first = github(world, capsys, **units)
+    assert first.code == 0, first.err
+    [summary] = world.summaries()
+    assert "Not reviewed (the model gave no valid answer): `bad.py`" in summary
+    assert "the next run reviews them again" in summary
+    assert decode_state(summary).head_sha is None  # nothing was fully reviewed yet
+    assert [c["path"] for c in world.review_comments()] == ["app.py"]
+    broken["on"] = False
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)}, "shell out")
+    second = github(world, capsys, GITHUB_EVENT_PATH=str(world.event("synchronize")), **units)
+    assert second.code == 0, second.err
+    assert sorted((c["path"], c["line"]) for c in world.review_comments()) == [
+        ("app.py", 5), ("app.py", 35), ("bad.py", 61)]
+    [summary] = world.summaries()
+    assert "Not reviewed" not in summary and decode_state(summary).head_sha == world.head
 
 
 def test_findings_off_the_diff_are_listed_in_the_summary(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
