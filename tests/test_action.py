@@ -123,6 +123,21 @@ def test_the_action_reviews_publishes_and_sets_outputs(world: PullWorld, runner_
     assert f"::add-mask::{TOKEN}" in result.stdout and f"::add-mask::{API_KEY}" in result.stdout
 
 
+def test_without_the_fail_on_input_the_base_commits_fail_on_applies(
+        tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub, model_server: ModelServer,
+        runner_temp: Path) -> None:
+    world = make_world(tmp_path, make_repo("dev"), github_server, model_server,
+                       base_files={".qwen-review.toml": 'fail_on = "high"\n'})
+    world.push({"app.py": edit_line(base_code(), 5, EVAL)}, "use eval")
+    with_ = {"api-key": API_KEY, "base-url": world.model.base_url}
+    failed = run_step(world=world, runner_temp=runner_temp, workspace=world.checkout, with_=with_)
+    assert failed.returncode == 1, failed.stderr  # the repository's own threshold, not the input's default
+    assert world.outputs()["highest-severity"] == "high"
+    passed = run_step(world=world, runner_temp=runner_temp, workspace=world.checkout,
+                      with_={**with_, "fail-on": "critical"})
+    assert passed.returncode == 0, passed.stderr  # an explicit input still wins
+
+
 def test_a_fork_run_without_the_secret_ends_with_a_notice(world: PullWorld, runner_temp: Path) -> None:
     world.head_repo = "someone/demo-fork"
     read_only = "ghs_a_read_only_fork_token_0000"
