@@ -49,6 +49,8 @@ class UnitResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     fatal: QwenReviewError | None = field(default=None, repr=False)
+    dropped: int = 0  # invalid findings left out of an answer accepted on the repair attempt
+    dropped_reason: str | None = None  # what was wrong with them, for a warning in the report
 
 
 REPAIR = ("Your previous answer could not be used: {error}. Answer again with only the JSON object "
@@ -64,7 +66,8 @@ def ask_unit(client: Client, request: Request, *, cache: Cache | None,
     cached = cache.get(key) if cache is not None else None
     if cached is not None:
         try:
-            result.answer = parse_answer(cached)
+            # It was accepted when stored, perhaps on the repair attempt: the same findings are kept again.
+            _accept(result, parse_answer(cached, keep_valid=True))
             result.cached = True
             return result
         except AnswerError:
@@ -88,17 +91,25 @@ def ask_unit(client: Client, request: Request, *, cache: Cache | None,
         try:
             if completion.finish_reason == "length":
                 raise AnswerError(TRUNCATED)
-            result.answer = parse_answer(completion.text)
+            # The first answer must be wholly valid; the repaired one keeps its valid findings.
+            answer = parse_answer(completion.text, keep_valid=attempt > 0)
         except AnswerError as exc:
             result.error = f"invalid answer: {exc}"
             if attempt == 0:
                 messages += [Message("assistant", completion.text), Message("user", REPAIR.format(error=exc))]
             continue
         result.error = None
+        _accept(result, answer)
         if cache is not None:
             cache.put(key, completion.text)
         return result
     return result
+
+
+def _accept(result: UnitResult, answer: ModelAnswer) -> None:
+    result.answer = answer
+    if answer.dropped:
+        result.dropped, result.dropped_reason = answer.dropped, answer.dropped_reason
 
 
 def ask_all(client: Client, requests: Sequence[Request], *, concurrency: int, cache: Cache | None,

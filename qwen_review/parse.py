@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qwen_review.review import Finding, Severity
 
@@ -21,7 +21,12 @@ class AnswerError(ValueError):
     """The model's text is not a valid answer; the message is fed back to the model once."""
 
 
+_TITLE_MAX = 300
+
+
 class ModelFinding(BaseModel):
+    """One finding as the model writes it; lenient where models commonly deviate, strict elsewhere."""
+
     model_config = ConfigDict(extra="ignore")
 
     path: str = Field(min_length=1)
@@ -30,7 +35,7 @@ class ModelFinding(BaseModel):
     side: Literal["LEFT", "RIGHT"] = "RIGHT"
     severity: Severity = "medium"
     category: str = "general"
-    title: str = Field(min_length=1, max_length=300)
+    title: str = Field(min_length=1, max_length=_TITLE_MAX)
     body: str = ""
     quote: str | None = None
     suggestion: str | None = None
@@ -51,22 +56,50 @@ class ModelFinding(BaseModel):
     @field_validator("category", mode="before")
     @classmethod
     def _category(cls, value: Any) -> Any:
+        if value is None:
+            return "general"
         return value.strip().lower() or "general" if isinstance(value, str) else value
+
+    @field_validator("body", mode="before")
+    @classmethod
+    def _body(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if len(value) > _TITLE_MAX:  # a body written as the title: keep its start
+                value = value[:_TITLE_MAX - 1].rstrip() + "…"
+        return value
 
     @field_validator("line", "end_line", mode="before")
     @classmethod
     def _number(cls, value: Any) -> Any:
-        # Models write "12" as often as 12; null stays null.
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
+        # Models write "12" as often as 12, and 0 or -1 for "the whole file": that is a file-level finding.
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value.strip())
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 1:
+            return None
         return value
+
+    @model_validator(mode="after")
+    def _range(self) -> ModelFinding:
+        if self.end_line is not None and (self.line is None or self.end_line < self.line):
+            self.end_line = None  # a backwards or headless range: keep the finding on its first line
+        return self
 
 
 class ModelAnswer(BaseModel):
+    """The model's answer; `dropped` and `dropped_reason` are ours: the invalid findings left out."""
+
     model_config = ConfigDict(extra="ignore")
 
     summary: str = ""
     findings: list[ModelFinding] = Field(default_factory=list)
+    dropped: int = 0
+    dropped_reason: str = ""
 
 
 def extract_json(text: str) -> Any:
@@ -85,19 +118,40 @@ def extract_json(text: str) -> Any:
     raise AnswerError("the answer is not a JSON object: reply with only the JSON object described above")
 
 
-def parse_answer(text: str) -> ModelAnswer:
+def parse_answer(text: str, *, keep_valid: bool = False) -> ModelAnswer:
+    """The answer in `text`; any invalid finding is an AnswerError, unless `keep_valid` (the repair
+    attempt), which keeps the valid findings, if there are any, and counts the others in `dropped`."""
     data = extract_json(text)
     if isinstance(data, list):
         data = {"findings": data}
     if not isinstance(data, dict):
         raise AnswerError("the answer must be a JSON object with keys summary and findings")
-    try:
-        return ModelAnswer.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:8]
-        )
-        raise AnswerError(f"the JSON does not match the schema: {problems}") from exc
+    summary = data.get("summary")
+    if summary is not None and not isinstance(summary, str):
+        raise AnswerError("the JSON does not match the schema: summary: must be a string")
+    items = data.get("findings")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise AnswerError("the JSON does not match the schema: findings: must be a list of finding objects")
+    findings: list[ModelFinding] = []
+    problems: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            findings.append(ModelFinding.model_validate(item))
+        except ValidationError as exc:
+            problems += [_problem(("findings", index, *err["loc"]), err["msg"]) for err in exc.errors()]
+    reason = "; ".join(problems[:8])
+    # With nothing valid left, the unit's review is lost: a failed unit says so, an empty answer would not.
+    if problems and (not keep_valid or not findings):
+        raise AnswerError(f"the JSON does not match the schema: {reason}")
+    dropped = len(items) - len(findings)
+    return ModelAnswer(summary=summary or "", findings=findings, dropped=dropped,
+                       dropped_reason=reason if dropped else "")
+
+
+def _problem(location: tuple[Any, ...], message: str) -> str:
+    return f"{'.'.join(str(part) for part in location)}: {message}"
 
 
 def to_findings(answer: ModelAnswer) -> list[Finding]:

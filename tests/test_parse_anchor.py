@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from qwen_review.anchor import anchor_findings, fingerprint
@@ -30,6 +32,8 @@ def test_raw_fenced_and_embedded_json_are_accepted(text: str) -> None:
     ('{"findings": [{"path": "a.py", "line": "three", "title": "t"}]}', "findings.0.line"),
     ('{"findings": [{"path": "a.py", "line": 2}]}', "findings.0.title"),
     ('{"findings": [{"path": "a.py", "title": "t", "severity": "apocalyptic"}]}', "findings.0.severity"),
+    ('{"findings": [{"path": "a.py", "title": "t"}, "a finding"]}', "findings.1"),
+    ('{"summary": "ok", "findings": {"path": "a.py", "title": "t"}}', "findings: must be a list"),
     ('"just a string"', "JSON object"),
 ])
 def test_invalid_answers_explain_the_problem(text: str, message: str) -> None:
@@ -43,6 +47,50 @@ def test_lenient_values_are_normalised() -> None:
     (finding,) = to_findings(answer)
     assert (finding.line, finding.side, finding.severity, finding.category, finding.title) == (
         7, "LEFT", "medium", "bug", "x")
+
+
+def test_common_deviations_are_accepted_with_defaults() -> None:
+    answer = parse_answer(json.dumps({"summary": None, "findings": [
+        {"path": "a.py", "line": 0, "end_line": None, "title": "zero line", "body": None, "category": None,
+         "quote": None, "suggestion": None},
+        {"path": "a.py", "line": -4, "end_line": 0, "title": "T" * 500},
+        {"path": "a.py", "line": 9, "end_line": 3, "title": "backwards range"},
+        {"path": "a.py", "line": "12", "end_line": "14", "title": "range"},
+    ]}))
+    assert answer.summary == ""
+    first, second, third, fourth = to_findings(answer)
+    assert (first.line, first.end_line, first.body, first.category, first.quote, first.suggestion) == (
+        None, None, "", "general", None, None)
+    assert (second.line, second.end_line) == (None, None)  # file-level
+    assert 0 < len(second.title) <= 300 and second.title.startswith("TTT")
+    assert (third.line, third.end_line) == (9, None)
+    assert (fourth.line, fourth.end_line) == (12, 14)
+    assert answer.dropped == 0
+    assert parse_answer('{"summary": "s", "findings": null}').findings == []
+
+
+BAD_AND_GOOD = json.dumps({"summary": "two good", "findings": [
+    {"path": "a.py", "line": 3, "title": "good one"},
+    {"path": "a.py", "title": "t", "severity": "apocalyptic"},
+    {"path": "", "title": "no path"},
+    {"path": "b.py", "line": 5, "title": "good two"},
+    "not an object",
+]})
+
+
+def test_first_attempt_rejects_any_invalid_finding_and_repair_keeps_the_valid_ones() -> None:
+    with pytest.raises(AnswerError, match=r"findings\.1\.severity.*findings\.2\.path.*findings\.4"):
+        parse_answer(BAD_AND_GOOD)
+    answer = parse_answer(BAD_AND_GOOD, keep_valid=True)
+    assert [f.title for f in to_findings(answer)] == ["good one", "good two"]
+    assert answer.summary == "two good"
+    assert answer.dropped == 3
+    assert "findings.1.severity" in answer.dropped_reason
+    assert "findings.4" in answer.dropped_reason
+    with pytest.raises(AnswerError, match="must be a list"):  # not a finding problem: nothing to keep
+        parse_answer('{"findings": "none"}', keep_valid=True)
+    with pytest.raises(AnswerError, match=r"findings\.0\.line"):  # no valid finding left: the unit fails
+        parse_answer('{"findings": [{"path": "a.py", "line": "three", "title": "t"}]}', keep_valid=True)
 
 
 def _file() -> FileDiff:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 
+from qwen_review.ask import ask_unit
+from qwen_review.review import Message, Request
 from tests.clirun import run_cli
 from tests.gitrepo import GitRepo
 
@@ -29,3 +35,65 @@ def test_every_line_of_a_huge_added_file_is_sent_across_requests(repo: GitRepo,
     assert sorted(sent) == list(range(1, 20_001))
     assert set(sent.values()) == {1}
     assert "not shown" not in dry.out
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None = "stop"
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+
+
+class ScriptedClient:
+    """A model client that answers from a list and records what it was sent."""
+
+    model = "scripted"
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.sent: list[list[Message]] = []
+
+    def complete(self, messages: Sequence[Message], *, json_mode: bool = True) -> Completion:
+        self.sent.append(list(messages))
+        return Completion(self.answers.pop(0))
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self.entries: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, text: str) -> None:
+        self.entries[key] = text
+
+
+def _request(name: str = "a.py") -> Request:
+    return Request(files=(name,), estimated_tokens=10, messages=(Message("system", "s"), Message("user", name)))
+
+
+def _key(model: str, messages: Sequence[Message]) -> str:
+    return model + "|" + "|".join(m.content for m in messages)
+
+
+PARTLY_VALID = json.dumps({"summary": "s", "findings": [
+    {"path": "a.py", "line": 3, "title": "kept"},
+    {"path": "a.py", "line": 4, "title": "bad", "severity": "apocalyptic"},
+]})
+
+
+def test_a_repaired_answer_keeps_its_valid_findings_and_counts_the_dropped_ones() -> None:
+    client = ScriptedClient(PARTLY_VALID, PARTLY_VALID)
+    cache = MemoryCache()
+    result = ask_unit(client, _request(), cache=cache, cache_key=_key, stop=threading.Event())
+    assert result.error is None and result.answer is not None
+    assert [f.title for f in result.answer.findings] == ["kept"]
+    assert (result.calls, result.dropped) == (2, 1)
+    assert result.dropped_reason is not None and "findings.1.severity" in result.dropped_reason
+    repair = client.sent[1][-1].content  # the first answer went back once, with the reason
+    assert "findings.1.severity" in repair
+    again = ask_unit(ScriptedClient(), _request(), cache=cache, cache_key=_key, stop=threading.Event())
+    assert again.cached and again.answer is not None
+    assert ([f.title for f in again.answer.findings], again.dropped) == (["kept"], 1)
