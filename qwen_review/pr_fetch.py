@@ -3,9 +3,12 @@
 `actions/checkout` clones one commit by default (the PR's merge commit, or the base for
 `pull_request_target`), so the base, the head and the history between them are usually
 missing. libgit2 cannot deepen a shallow clone, so this runs `git fetch` for the two SHAs with
-a growing depth until a merge base appears, then `--unshallow`. It relies on the credentials
-`actions/checkout` leaves in the repository's config; when fetching fails, the caller falls back
-to the pull request's files from the API.
+a growing depth until a merge base appears, then `--unshallow`. A server that sends only what
+its refs advertise refuses a head that is no branch's tip (a fork's head, or one the pull request
+has moved past since the event): then `refs/pull/<n>/head`, which GitHub keeps for every pull
+request, is fetched instead. It relies on the credentials `actions/checkout` leaves in the
+repository's config; when fetching fails, the caller falls back to the pull request's files
+from the API.
 """
 
 from __future__ import annotations
@@ -73,12 +76,15 @@ def is_ancestor(repo: pygit2.Repository, ancestor: str, descendant: str) -> bool
         return False
 
 
-def ensure_history(root: Path, base: str, head: str, *, scrub: Callable[[str], str] = str,
+def ensure_history(root: Path, base: str, head: str, *, number: int | None = None,
+                   scrub: Callable[[str], str] = str,
                    run: Callable[[Path, Sequence[str]], None] | None = None) -> History | None:
     """The repository at `root` with the merge base of `base` and `head`, fetching what is missing.
 
     None when it cannot be had (no remote, fetch refused, unrelated histories): the caller then
-    reviews GitHub's own patches instead. `scrub` removes secrets from git's messages.
+    reviews GitHub's own patches instead. `number` (the pull request's) allows fetching
+    `refs/pull/<number>/head` when the server refuses the head's SHA. `scrub` removes secrets
+    from git's messages.
     """
     run = run or _git
     repo = open_repository(root)
@@ -91,10 +97,11 @@ def ensure_history(root: Path, base: str, head: str, *, scrub: Callable[[str], s
     missing = [sha[:12] for sha in (base, head) if not has_commit(repo, sha)]
     output.log.info("fetching the pull request's history (missing: %s; shallow: %s)",
                     ", ".join(missing) or "the merge base", repo.is_shallow)
+    wants = [base, head]
+    by_ref = None if number is None else [*([base] if not has_commit(repo, base) else []), f"refs/pull/{number}/head"]
     for args in _fetch_steps(repo):
         try:
-            run(Path(repo.workdir), ["fetch", "--no-tags", "--no-recurse-submodules", "--quiet", *args,
-                                     REMOTE, base, head])
+            wants = _fetch(run, Path(repo.workdir), args, wants, by_ref, scrub=scrub)
         except GitError as exc:
             output.log.info("cannot fetch the pull request's commits: %s", scrub(exc.message))
             return None
@@ -104,6 +111,21 @@ def ensure_history(root: Path, base: str, head: str, *, scrub: Callable[[str], s
             return History(repo, found)
     output.log.info("%s and %s have no common history", base[:12], head[:12])
     return None
+
+
+def _fetch(run: Callable[[Path, Sequence[str]], None], cwd: Path, args: Sequence[str], wants: list[str],
+           by_ref: list[str] | None, *, scrub: Callable[[str], str]) -> list[str]:
+    """Fetch `wants`, else `by_ref` when given; returns what was fetched, for the next, deeper step."""
+    command = ["fetch", "--no-tags", "--no-recurse-submodules", "--quiet", *args, REMOTE]
+    try:
+        run(cwd, [*command, *wants])
+        return wants
+    except GitError as exc:
+        if by_ref is None or wants == by_ref:
+            raise
+        output.log.info("fetching by SHA failed (%s); fetching %s instead", scrub(exc.message), by_ref[-1])
+    run(cwd, [*command, *by_ref])
+    return by_ref
 
 
 def _fetch_steps(repo: pygit2.Repository) -> list[list[str]]:

@@ -47,7 +47,7 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
     from qwen_review.target import commits_target
 
     try:
-        history = ensure_history(root, base, head, scrub=scrub)
+        history = ensure_history(root, base, head, number=number, scrub=scrub)
     except GitError as exc:  # not a repository: no actions/checkout step, say
         output.log.info("no usable checkout (%s)", exc.message)
         history = None

@@ -56,6 +56,8 @@ def test_the_example_workflow_exists_and_uses_the_local_action() -> None:
     workflow = load(ROOT / ".github" / "workflows" / "qwen-review.yml")
     steps = workflow["jobs"]["review"]["steps"]
     assert steps[-1]["uses"] == "./" and steps[0]["uses"].startswith("actions/checkout@")
+    # `uses: ./` runs the checkout's action with the secrets: it must be the base, never the PR's code
+    assert steps[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
     assert workflow["permissions"] == {"contents": "read", "pull-requests": "write"}
     assert workflow["on"]["pull_request"]["types"] == ["opened", "synchronize", "reopened", "ready_for_review"]
     assert workflow["concurrency"]["cancel-in-progress"] is True

@@ -231,6 +231,51 @@ def test_a_shallow_checkout_fetches_the_missing_history(
     assert checkout.git("merge-base", world.base, world.head).strip() == world.base
 
 
+def checkout_at(path: Path, origin: Path, sha: str) -> GitRepo:
+    """What actions/checkout makes of `ref: <sha>`: that one commit, depth 1, detached."""
+    checkout = GitRepo.init(path)
+    checkout.git("remote", "add", "origin", origin.as_uri())
+    checkout.git("fetch", "-q", "--no-tags", "--depth=1", "origin", f"+{sha}:refs/remotes/origin/base")
+    checkout.git("checkout", "-q", "--detach", sha)
+    return checkout
+
+
+def test_a_checkout_of_the_base_commit_fetches_the_pull_requests_head(
+        world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The example workflow checks out the trusted base; the head is only on origin, as refs/pull/N/head.
+    checkout = checkout_at(tmp_path / "checkout", world.origin, world.base)
+    assert checkout.git("cat-file", "-t", world.head, check=False).strip() != "commit"
+    result = github(world, capsys, cwd=checkout.path)
+    assert result.code == 0, result.err
+    [request] = world.model.requests
+    assert EVAL in request.prompt_text
+    assert [c["line"] for c in world.review_comments()] == [5]
+    [summary] = world.summaries()
+    assert f"reviewed the whole pull request: `{world.base[:12]}..{world.head[:12]}`" in summary
+    assert checkout.rev("HEAD") == world.base  # the work tree stays the base: nothing of the PR checked out
+
+
+def test_a_head_the_server_will_not_send_by_sha_is_fetched_through_refs_pull(
+        world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    event = world.event()  # names the current head; then the PR moves on, so that head is no ref's tip
+    reviewed = world.head
+    world.dev.write("app.py", edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL))
+    world.dev.commit("later push")
+    world.dev.git("push", "-q", "-f", "origin", f"HEAD:refs/pull/{NUMBER}/head")
+    checkout = checkout_at(tmp_path / "checkout", world.origin, world.base)
+    # Protocol v0: the server sends only what its refs advertise, and refuses any other SHA.
+    checkout.git("config", "protocol.version", "0")
+    refused = checkout.git("fetch", "-q", "--depth=50", "origin", reviewed, check=False)
+    assert checkout.git("cat-file", "-t", reviewed, check=False).strip() != "commit", refused
+    result = github(world, capsys, cwd=checkout.path, GITHUB_EVENT_PATH=str(event))
+    assert result.code == 0, result.err
+    [request] = world.model.requests
+    assert EVAL in request.prompt_text and SHELL not in request.prompt_text  # the event's head, not the later one
+    [summary] = world.summaries()
+    assert f"reviewed the whole pull request: `{world.base[:12]}..{reviewed[:12]}`" in summary
+    assert "GitHub's patches" not in summary
+
+
 def test_without_reachable_history_the_api_files_are_reviewed(
         world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 38, SHELL), "new.txt": "fresh\n"}, "more")

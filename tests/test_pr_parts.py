@@ -186,3 +186,21 @@ def test_ensure_history_gives_up_cleanly_without_a_remote(repo: GitRepo, tmp_pat
     assert calls == [["fetch", "--no-tags", "--no-recurse-submodules", "--quiet", "origin", base, "c" * 40]]
     history = ensure_history(repo.path, base, base)
     assert history is not None and history.merge_base == base and isinstance(history.repo, pygit2.Repository)
+
+
+def test_a_refused_sha_is_fetched_through_the_pull_requests_ref(repo: GitRepo, tmp_path: Path) -> None:
+    repo.write("a.txt", "a\n")
+    base = repo.commit("base")
+    repo.git("remote", "add", "origin", (tmp_path / "missing.git").as_uri())
+    calls: list[list[str]] = []
+
+    def refusing_git(cwd: Path, args: object) -> None:
+        from qwen_review.errors import GitError
+
+        calls.append(list(args))  # type: ignore[call-overload]
+        raise GitError("git fetch failed: error: Server does not allow request for unadvertised object")
+
+    assert ensure_history(repo.path, base, "c" * 40, number=12, run=refusing_git) is None
+    fetch = ["fetch", "--no-tags", "--no-recurse-submodules", "--quiet", "origin"]
+    # the base is already here: only the pull request's head ref is asked for
+    assert calls == [[*fetch, base, "c" * 40], [*fetch, "refs/pull/12/head"]]
