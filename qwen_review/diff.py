@@ -196,8 +196,9 @@ def _type_change_halves(
     old, new = repo[delta.old_file.id].peel(pygit2.Blob), repo[delta.new_file.id].peel(pygit2.Blob)
     context = options.context_lines
     return [
-        pygit2.Patch.create_from(old, None, old_as_path=delta.old_file.path, context_lines=context),
-        pygit2.Patch.create_from(None, new, new_as_path=delta.new_file.path, context_lines=context),
+        # Only the hunks are read: the name in the patch header just has to encode, so the decoded one does.
+        pygit2.Patch.create_from(old, None, old_as_path=_path(delta.old_file), context_lines=context),
+        pygit2.Patch.create_from(None, new, new_as_path=_path(delta.new_file), context_lines=context),
     ]
 
 
@@ -211,13 +212,19 @@ def _blob_size(read_header: Callable[[pygit2.Oid], tuple[int, int]], oid: pygit2
 def _file_from_delta(delta: pygit2.DiffDelta) -> FileDiff:
     status = _STATUS.get(delta.status_char(), "modified")
     return FileDiff(
-        path=delta.new_file.path,
-        old_path=delta.old_file.path,
+        path=_path(delta.new_file),
+        old_path=_path(delta.old_file),
         status=status,
         old_mode=delta.old_file.mode,
         new_mode=delta.new_file.mode,
         similarity=delta.similarity,
     )
+
+
+def _path(side: pygit2.DiffFile) -> str:
+    """The file name as text. pygit2's `.path` keeps bytes that are not UTF-8 as lone surrogates,
+    which every later encode (cache key, report, HTTP body) rejects; U+FFFD stands in for them."""
+    return side.raw_path.decode("utf-8", "replace")
 
 
 def _parse_patch(file: FileDiff, data: bytes) -> None:

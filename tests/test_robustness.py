@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 from collections import Counter
@@ -14,6 +15,7 @@ import pytest
 from qwen_review.ask import ask_unit
 from qwen_review.review import Message, Request
 from tests.clirun import run_cli
+from tests.fakes.model_server import ModelServer, Reply
 from tests.gitrepo import GitRepo
 
 _NUMBERED_ADDITION = re.compile(r"^(\d+) \+", re.MULTILINE)
@@ -97,3 +99,52 @@ def test_a_repaired_answer_keeps_its_valid_findings_and_counts_the_dropped_ones(
     again = ask_unit(ScriptedClient(), _request(), cache=cache, cache_key=_key, stop=threading.Event())
     assert again.cached and again.answer is not None
     assert ([f.title for f in again.answer.findings], again.dropped) == (["kept"], 1)
+
+
+@pytest.fixture
+def latin1_named(repo: GitRepo) -> GitRepo:
+    """A commit adding `café.py` whose name is Latin-1 bytes (not UTF-8), as old tools write them."""
+    repo.write("README", "base\n")
+    repo.commit("base")
+    with open(os.path.join(os.fsencode(repo.path), b"caf\xe9.py"), "wb") as handle:
+        handle.write(b"def price(item):\n    return item.cost * 2\n")
+    repo.write("ok.py", "x = 1\n")
+    repo.git("-c", "core.quotepath=off", "add", "-A")
+    repo.git("-c", "core.quotepath=off", "commit", "-q", "-m", "latin-1 name")
+    return repo
+
+
+def test_a_file_name_that_is_not_utf8_is_reviewed(latin1_named: GitRepo, model_server: ModelServer,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    dry = run_cli(latin1_named.path, "HEAD~1", "--dry-run", "-f", "json", capsys=capsys)
+    assert dry.code == 0, dry.err
+    report = dry.json()
+    paths = sorted(f["path"] for f in report["files"])
+    assert paths == ["caf\ufffd.py", "ok.py"]
+    assert "caf\ufffd.py" in report["requests"][0]["messages"][-1]["content"]
+    env = {"OPENAI_API_KEY": "sk-test-key-for-the-fake-server", "OPENAI_BASE_URL": model_server.base_url,
+           "OPENAI_MODEL": "qwen-test"}
+    model_server.script(Reply(text=json.dumps({"summary": "s", "findings": [
+        {"path": "caf\ufffd.py", "line": 2, "severity": "low", "title": "Magic number"}]})))
+    real = run_cli(latin1_named.path, "HEAD~1", "-f", "json", "--no-cache", capsys=capsys, env=env)
+    assert real.code == 0, real.err
+    report = real.json()
+    assert report["stats"]["failed_units"] == 0
+    assert [(f["path"], f["line"], f["anchored"]) for f in report["findings"]] == [("caf\ufffd.py", 2, True)]
+    (request,) = model_server.requests
+    assert "caf\ufffd.py" in request.prompt_text
+    for text in (dry.out, real.out):  # never a lone surrogate, which no UTF-8 writer accepts
+        text.encode("utf-8")
+
+
+def test_a_type_change_of_a_file_whose_name_is_not_utf8(latin1_named: GitRepo,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    name = os.path.join(os.fsencode(latin1_named.path), b"caf\xe9.py")
+    os.remove(name)
+    os.symlink(b"ok.py", name)
+    latin1_named.git("-c", "core.quotepath=off", "commit", "-q", "-a", "-m", "now a link")
+    dry = run_cli(latin1_named.path, "HEAD~1", "--dry-run", "-f", "json", capsys=capsys)
+    assert dry.code == 0, dry.err
+    (changed,) = dry.json()["files"]
+    assert (changed["path"], changed["status"]) == ("caf\ufffd.py", "type_changed")
+
