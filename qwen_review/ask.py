@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from qwen_review import output
 from qwen_review.errors import QwenReviewError
 from qwen_review.parse import AnswerError, ModelAnswer, parse_answer
 from qwen_review.review import Message, Request
@@ -60,8 +61,23 @@ TRUNCATED = "it was cut off because it was too long; report fewer findings, with
 
 def ask_unit(client: Client, request: Request, *, cache: Cache | None,
              cache_key: Callable[[str, Sequence[Message]], str], stop: threading.Event) -> UnitResult:
-    """One unit: a cached answer, else the model, with one repair round for an invalid answer."""
+    """One unit: a cached answer, else the model, with one repair round for an invalid answer.
+
+    A bug met on the way (any other exception) fails this unit only, with its class and message.
+    """
     result = UnitResult(request)
+    try:
+        _ask(result, client, cache=cache, cache_key=cache_key, stop=stop)
+    except Exception as exc:
+        output.log.debug("internal error in the unit for %s", ", ".join(request.files), exc_info=True)
+        result.answer, result.dropped, result.dropped_reason = None, 0, None
+        result.error = f"internal error: {type(exc).__name__}: {exc}"
+    return result
+
+
+def _ask(result: UnitResult, client: Client, *, cache: Cache | None,
+         cache_key: Callable[[str, Sequence[Message]], str], stop: threading.Event) -> None:
+    request = result.request
     key = cache_key(client.model, request.messages)
     cached = cache.get(key) if cache is not None else None
     if cached is not None:
@@ -69,14 +85,14 @@ def ask_unit(client: Client, request: Request, *, cache: Cache | None,
             # It was accepted when stored, perhaps on the repair attempt: the same findings are kept again.
             _accept(result, parse_answer(cached, keep_valid=True))
             result.cached = True
-            return result
+            return
         except AnswerError:
             pass  # an entry that no longer validates is ignored, as a corrupt one is
     messages = list(request.messages)
     for attempt in range(2):
         if stop.is_set():
             result.error = "not sent: an earlier unit failed permanently"
-            return result
+            return
         try:
             completion = client.complete(messages)
         except QwenReviewError as exc:
@@ -84,7 +100,7 @@ def ask_unit(client: Client, request: Request, *, cache: Cache | None,
             if getattr(exc, "permanent", False):
                 result.fatal = exc
                 stop.set()
-            return result
+            return
         result.calls += 1
         result.prompt_tokens += completion.prompt_tokens
         result.completion_tokens += completion.completion_tokens
@@ -102,8 +118,7 @@ def ask_unit(client: Client, request: Request, *, cache: Cache | None,
         _accept(result, answer)
         if cache is not None:
             cache.put(key, completion.text)
-        return result
-    return result
+        return
 
 
 def _accept(result: UnitResult, answer: ModelAnswer) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from qwen_review.ask import ask_unit
+from qwen_review.ask import ask_all, ask_unit
 from qwen_review.review import Message, Request
 from tests.clirun import run_cli
 from tests.fakes.model_server import ModelServer, Reply
@@ -148,3 +148,27 @@ def test_a_type_change_of_a_file_whose_name_is_not_utf8(latin1_named: GitRepo,
     (changed,) = dry.json()["files"]
     assert (changed["path"], changed["status"]) == ("caf\ufffd.py", "type_changed")
 
+
+class BrokenOnClient(ScriptedClient):
+    """Answers every unit but one, on which it hits a bug (not a provider error)."""
+
+    def __init__(self, broken: str) -> None:
+        super().__init__()
+        self.broken = broken
+        self.lock = threading.Lock()
+
+    def complete(self, messages: Sequence[Message], *, json_mode: bool = True) -> Completion:
+        if messages[-1].content == self.broken:
+            raise RuntimeError("unexpected state in the client")
+        with self.lock:
+            self.sent.append(list(messages))
+        return Completion('{"summary": "fine", "findings": []}')
+
+
+def test_an_unexpected_error_in_one_unit_fails_that_unit_only() -> None:
+    requests = [_request(name) for name in ("a.py", "b.py", "c.py")]
+    results = ask_all(BrokenOnClient("b.py"), requests, concurrency=2, cache=None, cache_key=_key)
+    assert [r.request.files for r in results] == [("a.py",), ("b.py",), ("c.py",)]
+    assert [r.answer is not None for r in results] == [True, False, True]
+    assert results[1].error == "internal error: RuntimeError: unexpected state in the client"
+    assert results[0].error is None and results[2].error is None
