@@ -1,4 +1,4 @@
-"""Publish a review on a GitHub pull request with PyGithub: one summary comment, one review, no duplicate.
+"""Talk to GitHub with PyGithub: publish a review (one summary comment, one review, no duplicate), store a secret.
 
 This is the only module that imports PyGithub, and only inside functions. PyGithub's own retry
 is off: its default re-sends a POST after a 5xx, which duplicates a comment GitHub had already
@@ -84,15 +84,16 @@ class GitHubClient:
         self.close()
 
 
-def connect(*, token: str, api_url: str = DEFAULT_API_URL, timeout: float = 30.0,
+def connect(*, token: str, api_url: str | None = None, timeout: float = 30.0,
             retry: RetryPolicy | None = None, write_interval: float = 1.0) -> GitHubClient:
-    """A client for github.com or GitHub Enterprise (`GITHUB_API_URL`); no request is made yet."""
+    """A client for github.com or GitHub Enterprise (`GITHUB_API_URL`; empty: github.com); no request is made yet."""
     if not token:
         raise PublishError("No GitHub token: set GITHUB_TOKEN (the action's github-token input).")
     import github
 
+    api_url = (api_url or "").strip().rstrip("/") or DEFAULT_API_URL
     client = github.Github(
-        base_url=(api_url or DEFAULT_API_URL).rstrip("/"), auth=github.Auth.Token(token),
+        base_url=api_url, auth=github.Auth.Token(token),
         timeout=max(1, math.ceil(timeout)), retry=None, lazy=True, per_page=100,
         user_agent=f"qwen-review/{__version__}", seconds_between_requests=None,
         # GitHub asks for a pause between content-creating requests to stay clear of secondary limits.
@@ -155,24 +156,29 @@ def _bounded(wait: float, policy: RetryPolicy, status: int, message: str) -> _Fa
     return _Failure(wait, False, status, message)
 
 
-def _error(client: GitHubClient, what: str, failure: _Failure) -> GitHubRejected:
+def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str | None = None) -> GitHubRejected:
     status = failure.status
     detail = f"{status} {failure.message}".strip() if status is not None else failure.message
     if status is None:
         message, hint = f"Cannot reach GitHub at {client.api_url} to {what} ({detail}).", "check GITHUB_API_URL"
     elif status == 401:
-        message, hint = "GitHub rejected the token (401 Bad credentials).", "check GITHUB_TOKEN / the github-token input"
+        message = "GitHub rejected the token (401 Bad credentials)."
+        hint = refused_hint or "check GITHUB_TOKEN / the github-token input"
     elif status in (403, 404):
         message = f"GitHub refused to {what} ({detail})."
-        hint = "the workflow needs `permissions: pull-requests: write`; check GITHUB_REPOSITORY and the PR number"
+        hint = refused_hint or ("the workflow needs `permissions: pull-requests: write`; check GITHUB_REPOSITORY "
+                                "and the PR number")
     else:
         message, hint = f"GitHub failed to {what} ({detail}).", None
     return GitHubRejected(client.scrub(message), status=status, hint=hint)
 
 
 def _call(client: GitHubClient, what: str, request: Callable[[], T],
-          stored: Callable[[], T | None] | None = None) -> T:
-    """Run one API call with retries; a write passes `stored`, which finds it if a failed attempt landed."""
+          stored: Callable[[], T | None] | None = None, *, refused_hint: str | None = None) -> T:
+    """Run one API call with retries; a write passes `stored`, which finds it if a failed attempt landed.
+
+    `refused_hint` replaces the default hint (about a pull request's permissions) of a 401, 403 or 404.
+    """
     from github import GithubException
 
     policy = client.retry
@@ -182,7 +188,7 @@ def _call(client: GitHubClient, what: str, request: Callable[[], T],
         except (GithubException, OSError) as exc:
             failure = _failure(exc, policy, attempt)
             if failure.wait is None or attempt >= policy.attempts:
-                raise _error(client, what, failure) from exc
+                raise _error(client, what, failure, refused_hint) from exc
             policy.sleep(failure.wait)
             if failure.ambiguous and stored is not None:
                 found = _call(client, f"check whether GitHub stored it ({what})", stored)
@@ -243,6 +249,19 @@ def read_previous_review(client: GitHubClient, *, repository: str, number: int,
     """What the summary comment recorded: `head_sha` is the last reviewed head (None on a first run)."""
     issue = client.github.get_repo(repository).get_issue(number)
     return _read_summary(client, issue, author)[1]
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+SECRETS_HINT = "QWEN_REVIEW_SECRETS_TOKEN needs the 'Secrets: write' permission on the repository"
+
+
+def store_repository_secret(client: GitHubClient, *, repository: str, name: str, value: str) -> None:
+    """Create or update the Actions secret `name` of `repository`, sealed with its public key by PyGithub."""
+    repo = client.github.get_repo(repository)  # lazy: no request yet
+    # A PUT of a secret is idempotent: retrying one that GitHub stored before failing cannot duplicate it.
+    _call(client, f"store secret {name} in {repository}",
+          lambda: repo.create_secret(name, value, secret_type="actions"), refused_hint=SECRETS_HINT)
 
 
 # --- publishing ------------------------------------------------------------------------------

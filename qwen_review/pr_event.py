@@ -10,7 +10,6 @@ from typing import Any
 
 from qwen_review.errors import UsageError
 
-DEFAULT_API_URL = "https://api.github.com"
 PR_EVENTS = ("pull_request", "pull_request_target")
 REVIEWED_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
 DISPATCH_INPUTS = ("pr", "pull-request", "pull_request", "number")
@@ -26,7 +25,7 @@ class RunnerEnv:
 
     event_name: str
     repository: str
-    api_url: str
+    api_url: str  # GITHUB_API_URL; empty: github.com (github.connect knows the default)
     token: str = field(repr=False)
     step_summary: Path | None
     output: Path | None
@@ -61,7 +60,7 @@ def runner_env(env: Mapping[str, str]) -> RunnerEnv:
     token = next((env[name].strip() for name in TOKEN_VARIABLES if env.get(name, "").strip()), "")
     return RunnerEnv(
         event_name=env.get("GITHUB_EVENT_NAME", "").strip(), repository=env.get("GITHUB_REPOSITORY", "").strip(),
-        api_url=(env.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/"), token=token,
+        api_url=env.get("GITHUB_API_URL", "").strip().rstrip("/"), token=token,
         step_summary=path("GITHUB_STEP_SUMMARY"), output=path("GITHUB_OUTPUT"),
         login=env.get("QWEN_REVIEW_GITHUB_LOGIN", "").strip() or None)
 

@@ -19,6 +19,7 @@ from qwen_review.github import (
     get_pull_request,
     publish_review,
     read_previous_review,
+    store_repository_secret,
 )
 from qwen_review.pr_diff import PRFile, commentable_lines_from_patches
 from qwen_review.pr_summary import decode_state, fingerprint_in
@@ -327,3 +328,19 @@ def test_pull_request_and_files_as_github_shows_them(pull: PullRequest, client: 
     assert (entry.filename, entry.status) == ("app.py", "modified") and entry.patch is not None
     lines = commentable_lines_from_patches([entry])["app.py"]
     assert sorted(lines.right) == [*range(2, 9), *range(17, 23), *range(27, 35)]
+
+
+def test_a_repository_secret_is_stored_sealed_and_a_5xx_put_is_retried(
+        github_server: FakeGitHub, client: GitHubClient, sleeps: list[float]) -> None:
+    secrets = f"/repos/{REPO}/actions/secrets"
+    github_server.fail_next("PUT", f"{secrets}/QWEN_REFRESH", status=502, after_store=True)
+    store_repository_secret(client, repository=REPO, name="QWEN_REFRESH", value="rotated-refresh-1")
+    assert github_server.decrypt_secret(REPO, "QWEN_REFRESH") == "rotated-refresh-1"
+    # the PUT is idempotent: repeated after the 502, even though the first one was stored
+    assert [r.status for r in github_server.calls("PUT")] == [502, 204] and sleeps == [0.25]
+    with connect(token="ghp_FAKE_wrong_secrets_token_2", api_url=github_server.base_url, write_interval=0) as wrong, \
+            pytest.raises(PublishError) as caught:
+        store_repository_secret(wrong, repository=REPO, name="QWEN_REFRESH", value="rotated-refresh-2")
+    assert "401" in caught.value.message and "ghp_FAKE_wrong" not in caught.value.message
+    assert caught.value.hint is not None and "Secrets" in caught.value.hint
+    assert github_server.decrypt_secret(REPO, "QWEN_REFRESH") == "rotated-refresh-1"

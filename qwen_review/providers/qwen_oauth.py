@@ -156,11 +156,12 @@ def rotation_handler(*, variable: str, env: Mapping[str, str], warn: Warn) -> Ca
             warn(f"{stale}; {missing} not set: {advice}")
             return
         value = fresh.refresh_token if variable == "QWEN_OAUTH_REFRESH_TOKEN" else fresh.to_json()
-        from qwen_review.secrets_store import store_repository_secret
+        # Imported here: only a run whose refresh token rotated in CI talks to GitHub from this module.
+        from qwen_review.github import connect, store_repository_secret
 
         try:
-            store_repository_secret(name=secret_name, value=value, token=secrets_token, repository=repository,
-                                    api_url=env.get("GITHUB_API_URL"))
+            with connect(token=secrets_token, api_url=env.get("GITHUB_API_URL"), timeout=15) as client:
+                store_repository_secret(client, repository=repository, name=secret_name, value=value)
         except PublishError as exc:
             warn(f"{stale}; storing it into secret {secret_name} failed: {exc.message}")
             return
