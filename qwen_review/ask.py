@@ -133,19 +133,19 @@ def ask_all(client: Client, requests: Sequence[Request], *, concurrency: int, ca
     """Every unit, `concurrency` at a time; results in the order of `requests`."""
     stop = threading.Event()
     results: list[UnitResult | None] = [None] * len(requests)
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(requests)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(requests))), thread_name_prefix="qwen-review-ask")
+    try:
         futures = {pool.submit(ask_unit, client, r, cache=cache, cache_key=cache_key, stop=stop): i
                    for i, r in enumerate(requests)}
-        done = 0
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                done += 1
-                if progress is not None:
-                    progress(done, len(requests))
-        except BaseException:
-            stop.set()
-            for future in futures:
-                future.cancel()
-            raise
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress(done, len(requests))
+    except BaseException:
+        # Ctrl-C (or a failing progress callback): leave at once. The units not started never are,
+        # and the caller closes the client as it unwinds, which aborts the requests in flight.
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [r for r in results if r is not None]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,3 +174,45 @@ def test_an_unexpected_error_in_one_unit_fails_that_unit_only() -> None:
     assert [r.answer is not None for r in results] == [True, False, True]
     assert results[1].error == "internal error: RuntimeError: unexpected state in the client"
     assert results[0].error is None and results[2].error is None
+
+
+class HangingClient(ScriptedClient):
+    """A model that does not answer until released (or 5 s have passed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def complete(self, messages: Sequence[Message], *, json_mode: bool = True) -> Completion:
+        self.sent.append(list(messages))  # list.append is atomic: no lock needed
+        self.started.set()
+        self.release.wait(5)
+        return Completion('{"summary": "late", "findings": []}')
+
+
+def test_ctrl_c_does_not_wait_for_the_requests_in_flight() -> None:
+    client = HangingClient()
+    requests = [_request(f"f{n}.py") for n in range(4)]
+
+    def press_ctrl_c() -> None:
+        if client.started.wait(5):
+            time.sleep(0.2)  # the main thread is waiting for answers by now
+            # A real SIGINT to the main thread, as a terminal sends: it interrupts the blocked wait.
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    timer = threading.Thread(target=press_ctrl_c)
+    timer.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ask_all(client, requests, concurrency=2, cache=None, cache_key=_key)
+        elapsed = time.monotonic() - began
+    finally:
+        client.release.set()
+        timer.join()
+        for thread in threading.enumerate():  # the workers end once their model call returns
+            if thread.name.startswith("qwen-review-ask"):
+                thread.join()
+    assert elapsed < 1.5
+    assert len(client.sent) == 2  # the units not yet started were never sent
