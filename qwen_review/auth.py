@@ -22,7 +22,13 @@ from qwen_review.providers.credentials_file import (
 from qwen_review.providers.oauth_device import device_login
 from qwen_review.providers.oauth_http import api_base_url, oauth_base_url
 from qwen_review.providers.qwen_oauth import DEFAULT_OAUTH_MODEL, display_path
-from qwen_review.providers.select import DASHSCOPE_BASE_URL, DEFAULT_OPENAI_MODEL, forced_kind
+from qwen_review.providers.select import (
+    DASHSCOPE_BASE_URL,
+    DEFAULT_OPENAI_MODEL,
+    OPENAI_SOURCE,
+    configured_source,
+    forced_kind,
+)
 from qwen_review.telemetry import ci_variable, describe_sink, telemetry_state
 
 QWEN_TERMS = "https://qwen.ai/termsservice"
@@ -64,20 +70,20 @@ def auth_status(*, env: Mapping[str, str], model: str | None = None, base_url: s
     enabled, reason = telemetry_state(telemetry_setting, env)
     common: dict[str, Any] = {"telemetry_enabled": enabled, "telemetry_reason": reason, "telemetry_sink": describe_sink(env)}
     kind = forced_kind(forced if forced is not None else env.get("QWEN_REVIEW_PROVIDER"))
-    api_key = (env.get("OPENAI_API_KEY") or "").strip()
-    if kind == "openai" or (kind is None and api_key):
+    source = configured_source(env, forced=forced)  # the choice select_provider makes
+    if source == OPENAI_SOURCE or kind == "openai":
         url = base_url or env.get("OPENAI_BASE_URL") or DASHSCOPE_BASE_URL
         host = _host(url)
-        return AuthStatus(provider="openai", source="OPENAI_API_KEY" if api_key else None,
+        return AuthStatus(provider="openai", source=source,
                           model=model or env.get("OPENAI_MODEL") or env.get("QWEN_MODEL") or DEFAULT_OPENAI_MODEL,
-                          endpoint_host=host, token_expiry="none (API key)" if api_key else "OPENAI_API_KEY is not set",
+                          endpoint_host=host, token_expiry="none (API key)" if source else "OPENAI_API_KEY is not set",
                           terms=provider_terms(host), **common)
-    source, creds = _qwen_login(env)
-    if creds is None and source is None:
+    if source is None:
         return AuthStatus(provider="none", source=None, model=None, endpoint_host=None,
                           token_expiry="not logged in: set OPENAI_API_KEY, QWEN_OAUTH_REFRESH_TOKEN or "
                                        "QWEN_OAUTH_CREDS, or run `qwen-review auth login`",
                           terms="none yet (depends on the provider you configure)", **common)
+    creds = _login_credentials(env, source)
     known_host = creds is not None and creds.resource_url is not None
     return AuthStatus(
         provider="qwen-oauth", source=source, model=model or DEFAULT_OAUTH_MODEL,
@@ -138,14 +144,13 @@ def auth_logout(*, env: Mapping[str, str]) -> LogoutResult:
     return LogoutResult(path=display_path(path, env), removed=removed, env_login=env_login)
 
 
-def _qwen_login(env: Mapping[str, str]) -> tuple[str | None, QwenCredentials | None]:
-    if (env.get("QWEN_OAUTH_REFRESH_TOKEN") or "").strip():
-        return "QWEN_OAUTH_REFRESH_TOKEN", None
-    if (env.get("QWEN_OAUTH_CREDS") or "").strip():
-        return "QWEN_OAUTH_CREDS", parse_credentials(env["QWEN_OAUTH_CREDS"], source="QWEN_OAUTH_CREDS")
-    path = credentials_path(env)
-    creds = read_credentials(path)
-    return (display_path(path, env) if creds else None), creds
+def _login_credentials(env: Mapping[str, str], source: str) -> QwenCredentials | None:
+    """What a Qwen OAuth login's `source` holds; a bare refresh token tells nothing until it is exchanged."""
+    if source == "QWEN_OAUTH_REFRESH_TOKEN":
+        return None
+    if source == "QWEN_OAUTH_CREDS":
+        return parse_credentials(env["QWEN_OAUTH_CREDS"], source="QWEN_OAUTH_CREDS")
+    return read_credentials(credentials_path(env))
 
 
 def _expiry(creds: QwenCredentials | None) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qwen_review import output
 from qwen_review.errors import EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
 from qwen_review.pr_actions import annotate, append_step_summary, write_outputs
-from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, provider_configured, pull_request_of, read_payload
+from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
 from qwen_review.pr_summary import SummaryState
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _run(runner: RunnerEnv, *, event_path: Path | None, pr_number: int | None, f
     if isinstance(pull, Skip):
         return _skip(runner, pull.reason, options)
     dry_run = bool(options["dry_run"])
-    if pull.fork and not dry_run and not provider_configured(os.environ):
+    if pull.fork and not dry_run and not _has_provider(flags):
         return _skip(runner, FORK_NOTICE.format(number=pull.number), options)
     with contextlib.ExitStack() as stack:
         client = _connect(runner, dry_run=dry_run)
@@ -62,7 +62,7 @@ def _run(runner: RunnerEnv, *, event_path: Path | None, pr_number: int | None, f
             if client is None:
                 raise PublishError("a dry run given only a pull request number needs GITHUB_TOKEN to read it")
             pull = _from_api(client, pull)
-        if pull.fork and not dry_run and not provider_configured(os.environ):
+        if pull.fork and not dry_run and not _has_provider(flags):
             code = _skip(runner, FORK_NOTICE.format(number=pull.number), options)
         else:
             code = _review(runner, stack, client, pull, flags=flags, options=options)
@@ -115,6 +115,13 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     if code == EXIT_PROVIDER and review.failed_units:
         annotate("error", f"no unit got a valid answer from the model: {review.failed_units[0].reason}")
     return _with_publish_failure(code, failure, pull=pull, settings=settings)
+
+
+def _has_provider(flags: dict[str, Any]) -> bool:
+    """Whether a model credential is set for this run (an empty secret, as a fork's run gets, is none)."""
+    from qwen_review.providers.select import configured_source
+
+    return configured_source(os.environ, forced=flags.get("provider")) is not None
 
 
 def _connect(runner: RunnerEnv, *, dry_run: bool) -> GitHubClient | None:

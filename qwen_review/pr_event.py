@@ -115,14 +115,6 @@ def pull_request_of(runner: RunnerEnv, payload: Mapping[str, Any], *, pr_number:
                           draft=bool(pull.get("draft")), fork=fork, from_api=False)
 
 
-def provider_configured(env: Mapping[str, str]) -> bool:
-    """Whether any model credential is present (an empty secret counts as none), without reading it."""
-    from qwen_review.providers.credentials_file import credentials_path
-
-    names = ("OPENAI_API_KEY", "QWEN_OAUTH_REFRESH_TOKEN", "QWEN_OAUTH_CREDS")
-    return any(env.get(name, "").strip() for name in names) or credentials_path(env).is_file()
-
-
 def _dispatch_number(payload: Mapping[str, Any]) -> int | None:
     inputs = payload.get("inputs")
     if not isinstance(inputs, dict):

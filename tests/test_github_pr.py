@@ -181,6 +181,16 @@ def test_a_fork_without_secrets_gets_a_notice_and_nothing_is_written(
     assert world.outputs() == {"findings": "0", "highest-severity": "none", "comment-url": ""}
 
 
+def test_a_fork_whose_only_credential_is_not_the_forced_provider_gets_the_notice(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.head_repo = "someone/demo-fork"
+    result = github(world, capsys, OPENAI_API_KEY="", QWEN_REVIEW_PROVIDER="openai",
+                    QWEN_OAUTH_REFRESH_TOKEN="rt-not-for-openai")
+    assert result.code == 0, result.err
+    assert "comes from a fork" in result.err
+    assert world.github.requests == [] and world.model.requests == []
+
+
 def test_a_fork_whose_token_is_read_only_ends_with_a_notice(
         world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
     world.head_repo = "someone/demo-fork"

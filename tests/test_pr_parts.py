@@ -14,7 +14,7 @@ from qwen_review.errors import ConfigError, UsageError
 from qwen_review.pr_actions import append_step_summary, escape_data, format_outputs, write_outputs
 from qwen_review.pr_base import base_config, base_templates
 from qwen_review.pr_diff import PRFile
-from qwen_review.pr_event import PullRequestRef, Skip, provider_configured, pull_request_of, read_payload, runner_env
+from qwen_review.pr_event import PullRequestRef, Skip, pull_request_of, read_payload, runner_env
 from qwen_review.pr_fetch import ensure_history
 from qwen_review.pr_patches import patch_trees, sides_from_patch
 from qwen_review.target import Target, commits_target, open_repository
@@ -72,14 +72,6 @@ def test_other_events_are_skipped_and_broken_ones_refused(tmp_path: Path) -> Non
     # without GITHUB_EVENT_NAME an event file holding a pull_request is taken for one
     unnamed = pull_request_of(runner_env({"GITHUB_REPOSITORY": "o/r"}), event(), pr_number=None)
     assert isinstance(unnamed, PullRequestRef)
-
-
-def test_an_empty_secret_is_no_provider(tmp_path: Path) -> None:
-    home = {"QWEN_HOME": str(tmp_path)}
-    assert not provider_configured({**home, "OPENAI_API_KEY": "  ", "QWEN_OAUTH_REFRESH_TOKEN": ""})
-    assert provider_configured({**home, "QWEN_OAUTH_REFRESH_TOKEN": "rt"})
-    (tmp_path / "oauth_creds.json").write_text("{}")
-    assert provider_configured(home)
 
 
 def test_outputs_survive_line_breaks_and_annotations_escape_them(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qwen_review.errors import ConfigError, CredentialsError
-from qwen_review.providers.select import DASHSCOPE_BASE_URL, ProviderConfig, select_provider
+from qwen_review.providers.select import DASHSCOPE_BASE_URL, ProviderConfig, configured_source, select_provider
 from tests.fakes.oauth_server import FakeOAuthServer, creds_json
 
 
@@ -149,3 +149,23 @@ def test_repr_hides_the_key() -> None:
     assert "sk-very-secret-1" not in repr(config)
     assert "sk-very-secret-1" not in str(config)
     assert "api_key='***'" in repr(config)
+
+
+def test_configured_source_names_what_select_provider_would_use_without_any_request(
+        oauth: FakeOAuthServer) -> None:
+    assert configured_source(env_with(OPENAI_API_KEY="  ", QWEN_OAUTH_REFRESH_TOKEN="")) is None  # empty is unset
+    both = env_with(OPENAI_API_KEY="sk-test-1", QWEN_OAUTH_REFRESH_TOKEN="rt-1")
+    assert configured_source(both) == "OPENAI_API_KEY"
+    assert configured_source(both, forced="qwen-oauth") == "QWEN_OAUTH_REFRESH_TOKEN"
+    assert configured_source({**both, "QWEN_REVIEW_PROVIDER": "qwen-oauth"}) == "QWEN_OAUTH_REFRESH_TOKEN"
+    assert configured_source(env_with(QWEN_OAUTH_REFRESH_TOKEN="rt-1"), forced="openai") is None
+    assert configured_source(env_with(QWEN_OAUTH_CREDS=creds_json(refresh_token="rt-2"))) == "QWEN_OAUTH_CREDS"
+    assert configured_source(env_with()) is None
+    write_login(oauth)
+    source = configured_source(env_with())
+    assert source is not None and source.endswith("oauth_creds.json")
+    assert select_provider(forced=None, model=None, base_url=None,
+                           env=env_with(QWEN_OAUTH_BASE_URL=oauth.base_url)).source == source
+    assert oauth.requests == []
+    with pytest.raises(ConfigError):
+        configured_source(env_with(), forced="anthropic")

@@ -16,6 +16,7 @@ ProviderKind = Literal["openai", "qwen-oauth"]
 PROVIDER_KINDS: tuple[ProviderKind, ...] = ("openai", "qwen-oauth")
 DASHSCOPE_BASE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 DEFAULT_OPENAI_MODEL = "qwen3-coder-plus"
+OPENAI_SOURCE = "OPENAI_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,19 @@ def select_provider(
     Qwen OAuth token: its endpoint is the one the token names (`resource_url`).
     """
     kind = forced_kind(forced if forced is not None else env.get("QWEN_REVIEW_PROVIDER"))
-    api_key = (env.get("OPENAI_API_KEY") or "").strip()
-    if kind == "openai" or (kind is None and api_key):
-        if not api_key:
-            raise CredentialsError(
-                "--provider openai needs OPENAI_API_KEY (any non-empty value for a local server that checks none)",
-                hint="use --dry-run to see what would be sent without calling a model",
-            )
+    if configured_source(env, forced=forced) == OPENAI_SOURCE:
         return ProviderConfig(
             kind="openai",
             base_url=(base_url or env.get("OPENAI_BASE_URL") or DASHSCOPE_BASE_URL).rstrip("/"),
             model=model or env.get("OPENAI_MODEL") or env.get("QWEN_MODEL") or DEFAULT_OPENAI_MODEL,
-            api_key=api_key,
+            api_key=(env.get("OPENAI_API_KEY") or "").strip(),
             refresh=None,
-            source="OPENAI_API_KEY",
+            source=OPENAI_SOURCE,
+        )
+    if kind == "openai":
+        raise CredentialsError(
+            "--provider openai needs OPENAI_API_KEY (any non-empty value for a local server that checks none)",
+            hint="use --dry-run to see what would be sent without calling a model",
         )
     login = find_login(env, warn=warn, timeout=timeout, sleep=sleep)
     if login is None:
@@ -82,6 +82,24 @@ def select_provider(
         refresh=tokens.refresh,
         source=login.source,
     )
+
+
+def configured_source(env: Mapping[str, str], *, forced: str | None = None) -> str | None:
+    """Where the provider of a run would come from, or None; no network, no token is exchanged.
+
+    The one answer to "is a provider configured": `select_provider` follows it, `auth status`
+    shows it, and `qwen-review github` asks it before reviewing a fork's pull request. It is
+    OPENAI_API_KEY, QWEN_OAUTH_REFRESH_TOKEN, QWEN_OAUTH_CREDS or the credentials file (as shown
+    to people), first match unless `forced` (or QWEN_REVIEW_PROVIDER) names a kind. An empty
+    value counts as unset, as GitHub passes an unset secret.
+    """
+    kind = forced_kind(forced if forced is not None else env.get("QWEN_REVIEW_PROVIDER"))
+    if kind != "qwen-oauth" and (env.get("OPENAI_API_KEY") or "").strip():
+        return OPENAI_SOURCE
+    if kind == "openai":
+        return None
+    login = find_login(env)  # builds no client and sends nothing: only says where the login is
+    return login.source if login is not None else None
 
 
 def forced_kind(value: str | None) -> ProviderKind | None:
