@@ -16,8 +16,9 @@ counts when it does not look like code or a placeholder and its Shannon entropy 
 `ENTROPY_THRESHOLD` (less for values shorter than 12 characters); so a UUID or a SHA assigned to
 `api_key` is redacted, while one elsewhere is not.
 
-Only files that are sent (`skipped is None`) are scanned; deleted files are not sent, so they
-are neither redacted nor reported.
+Every file that has hunks is scanned: the files that are sent, and deleted files, which are not
+sent but whose lines appear in reports (a secret a change deletes was committed before: its
+finding says to rotate it).
 """
 
 from __future__ import annotations
@@ -160,13 +161,11 @@ class _Span:
 
 
 def redact_files(files: Sequence[FileDiff]) -> RedactionResult:
-    """Redact every hunk line (added, deleted, context) and hunk header of the files that are sent."""
+    """Redact every hunk line (added, deleted, context) and hunk header of every file with hunks."""
     lines: list[str] = []
     hunk_starts: list[int] = []  # index in `lines` of each hunk's `@section` line
     owners: list[tuple[int, int]] = []  # (file index, hunk index) of each hunk
     for file_index, file in enumerate(files):
-        if file.skipped is not None:
-            continue
         for hunk_index, hunk in enumerate(file.hunks):
             hunk_starts.append(len(lines))
             owners.append((file_index, hunk_index))
@@ -329,39 +328,48 @@ def _findings(files: Sequence[FileDiff], lines: list[str], redacted: dict[int, s
               hunk_starts: list[int], owners: list[tuple[int, int]]) -> list[Finding]:
     findings: list[Finding] = []
     quotes: set[tuple[str, str]] = set()
-    headers: list[tuple[str, str, str]] = []
+    headers: list[tuple[FileDiff, str, str]] = []
     for index, kind in firsts:
         position = bisect_right(hunk_starts, index) - 1
         file_index, hunk_index = owners[position]
-        path = files[file_index].path
+        file = files[file_index]
         quote = redacted.get(index, lines[index])[1:]
         if index == hunk_starts[position]:
-            headers.append((path, kind, quote))
+            headers.append((file, kind, quote))
             continue
-        hunk = files[file_index].hunks[hunk_index]
+        hunk = file.hunks[hunk_index]
         before = "".join([raw[:1] for raw in hunk.body[:index - hunk_starts[position] - 1]])
         origin = lines[index][:1]
         if origin == "-":
             number, side = hunk.old_start + before.count("-") + before.count(" "), "LEFT"
         else:
             number, side = hunk.new_start + before.count("+") + before.count(" "), "RIGHT"
-        quotes.add((path, quote))
-        findings.append(_finding(path, number, side, kind, quote, "on this line"))
-    for path, kind, quote in headers:  # a hunk header repeats a line of the file: report it only once
-        if (path, quote) not in quotes:
-            quotes.add((path, quote))
-            findings.append(_finding(path, None, "RIGHT", kind, None, "in a hunk header (the context line after @@)"))
+        quotes.add((file.path, quote))
+        findings.append(_finding(file, number, side, kind, quote, "on this line", removed=origin == "-"))
+    for file, kind, quote in headers:  # a hunk header repeats a line of the file: report it only once
+        if (file.path, quote) not in quotes:
+            quotes.add((file.path, quote))
+            findings.append(_finding(file, None, "RIGHT", kind, None, "in a hunk header (the context line after @@)",
+                                     removed=file.status == "deleted"))
     return findings
 
 
-def _finding(path: str, line: int | None, side: str, kind: str, quote: str | None, where: str) -> Finding:
+def _finding(file: FileDiff, line: int | None, side: str, kind: str, quote: str | None, where: str, *,
+             removed: bool) -> Finding:
     what = _DESCRIPTIONS.get(kind, f"a {kind.replace('_', ' ')}")
-    body = (f"What looks like {what} appears {where}. It was replaced by [REDACTED:{kind}] before anything was "
-            "sent to the model. If it is a real credential, revoke it, remove it from the history, and load it "
-            "from the environment or a secret store instead.")
-    return Finding(path=path, line=line, end_line=None, side="LEFT" if side == "LEFT" else "RIGHT",
-                   severity="high", category="security", title=f"Possible secret in diff: {kind}", body=body,
-                   quote=quote, local=True)
+    if file.skipped is None:
+        shown = f"It was replaced by [REDACTED:{kind}] before anything was sent to the model."
+    else:
+        shown = f"It is shown as [REDACTED:{kind}] here; this file is not sent to the model."
+    if removed:  # deleting a secret does not un-publish it
+        advice = ("This change removes it, but it was committed before and stays in the history: if it is a real "
+                  "credential, rotate it (revoke it and issue a new one).")
+    else:
+        advice = ("If it is a real credential, revoke it, remove it from the history, and load it from the "
+                  "environment or a secret store instead.")
+    return Finding(path=file.path, line=line, end_line=None, side="LEFT" if side == "LEFT" else "RIGHT",
+                   severity="high", category="security", title=f"Possible secret in diff: {kind}",
+                   body=f"What looks like {what} appears {where}. {shown} {advice}", quote=quote, local=True)
 
 
 def _rebuild(files: Sequence[FileDiff], redacted: dict[int, str], hunk_starts: list[int],

@@ -253,19 +253,24 @@ def test_a_name_given_a_known_key_format_reports_that_format() -> None:
     assert [f.title for f in result.findings] == ["Possible secret in diff: openai_key"]
 
 
-def test_only_files_that_are_sent_are_scanned() -> None:
-    # Decided: skipped files (deleted ones included) are never sent, so they are neither redacted nor reported.
+def test_every_file_with_hunks_is_scanned_deleted_ones_included() -> None:
+    # A deleted file is not sent, but its lines appear in reports; and a secret it removes was committed.
     key = "AK" + "IA" + rand(string.ascii_uppercase + string.digits, 16)
     sent = one_file(f"+K = '{key}'", path="b.py")
-    generated = one_file(f"+K = '{key}'", path="a.min.js")
-    generated.skipped = "generated"
-    deleted = one_file(f"-K = '{key}'", path="old.py")
-    deleted.skipped = "deleted"
+    deleted = one_file("-import os", f"-K = '{key}'", path="old.py")
+    deleted.status, deleted.skipped = "deleted", "deleted"
+    binary = FileDiff(path="img.png", old_path="img.png", status="modified", binary=True, skipped="binary")
     clean = one_file("+x = 1", path="c.py")
-    result = redact_files([generated, sent, deleted, clean])
-    assert result.files[0] is generated and result.files[2] is deleted and result.files[3] is clean
-    assert result.files[1] is not sent and sent.hunks[0].body == (f"+K = '{key}'",)  # the input is not modified
-    assert [f.path for f in result.findings] == ["b.py"]
+    result = redact_files([sent, deleted, binary, clean])
+    assert result.files[2] is binary and result.files[3] is clean
+    assert result.files[1].skipped == "deleted" and result.files[1].status == "deleted"
+    assert result.files[1].hunks[0].body == ("-import os", "-K = '[REDACTED:aws_access_key]'")
+    assert deleted.hunks[0].body[1] == f"-K = '{key}'"  # the input is not modified
+    assert [(f.path, f.line, f.side) for f in result.findings] == [("b.py", 1, "RIGHT"), ("old.py", 2, "LEFT")]
+    removed = result.findings[1]
+    assert removed.quote == "K = '[REDACTED:aws_access_key]'"
+    assert "history" in removed.body and "rotate" in removed.body
+    assert "rotate" not in result.findings[0].body
 
 
 def test_unicode_text_around_secrets() -> None:

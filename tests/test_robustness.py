@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
+import string
 import threading
 import time
 from collections import Counter
@@ -216,3 +218,28 @@ def test_ctrl_c_does_not_wait_for_the_requests_in_flight() -> None:
                 thread.join()
     assert elapsed < 1.5
     assert len(client.sent) == 2  # the units not yet started were never sent
+
+
+def test_a_secret_in_a_deleted_file_never_reaches_a_report(repo: GitRepo, model_server: ModelServer,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    key = "AK" + "IA" + "".join(random.Random(7).choices(string.ascii_uppercase + string.digits, k=16))
+    repo.write("settings.py", f"DEBUG = False\nAWS_ACCESS_KEY_ID = '{key}'\n")
+    repo.write("app.py", "import settings\n")
+    repo.commit("base")
+    repo.git("rm", "-q", "settings.py")
+    repo.write("app.py", "import os\n")
+    repo.commit("drop settings")
+    env = {"OPENAI_API_KEY": "sk-test-key-for-the-fake-server", "OPENAI_BASE_URL": model_server.base_url,
+           "OPENAI_MODEL": "qwen-test"}
+    # The model cites the deleted line: the text report shows it as an excerpt.
+    cites_it = json.dumps({"summary": "s", "findings": [
+        {"path": "settings.py", "line": 2, "side": "LEFT", "severity": "medium", "title": "Config removed"}]})
+    for fmt in ("text", "json", "markdown", "sarif"):
+        model_server.script(Reply(text=cites_it))
+        result = run_cli(repo.path, "HEAD~1", "-f", fmt, "--no-cache", capsys=capsys, env=env)
+        assert result.code == 0, result.err
+        assert key[4:] not in result.out + result.err, fmt
+    assert key[4:] not in "\n".join(r.prompt_text for r in model_server.requests)
+    report = run_cli(repo.path, "HEAD~1", "-f", "json", capsys=capsys, env=env).json()  # the model finds nothing now
+    local = [f for f in report["findings"] if f["path"] == "settings.py" and f["category"] == "security"]
+    assert [(f["line"], f["side"]) for f in local] == [(2, "LEFT")]
