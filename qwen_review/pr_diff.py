@@ -10,7 +10,26 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-_HUNK = re.compile(r"@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)")
+
+
+@dataclass(frozen=True, slots=True)
+class HunkHeader:
+    """`@@ -old_start,old_lines +new_start,new_lines @@ section` of a unified diff."""
+
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+    section: str  # the text git puts after the second "@@" (the enclosing function, say)
+
+
+def parse_hunk_header(line: str) -> HunkHeader | None:
+    """The header a line starts, or None; an omitted count is 1, as in git's output."""
+    match = _HUNK.match(line)
+    if match is None:
+        return None
+    return HunkHeader(int(match[1]), int(match[2] or 1), int(match[3]), int(match[4] or 1), match[5])
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +68,9 @@ def commentable_lines_from_patches(files: Iterable[PRFile]) -> dict[str, FileLin
         hunk, old, new = -1, 0, 0
         # split on "\n" only: str.splitlines would also break at form feeds inside code lines
         for line in (entry.patch or "").split("\n"):
-            header = _HUNK.match(line)
+            header = parse_hunk_header(line)
             if header:
-                hunk, old, new = hunk + 1, int(header[1]), int(header[2])
+                hunk, old, new = hunk + 1, header.old_start, header.new_start
             elif hunk < 0 or not line:
                 continue
             elif line[0] == "+":

@@ -10,18 +10,15 @@ same line numbers, the same review units, and no code from the pull request on d
 from __future__ import annotations
 
 import contextlib
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qwen_review.pr_diff import PRFile
+from qwen_review.pr_diff import PRFile, parse_hunk_header
 
 if TYPE_CHECKING:
     import pygit2
-
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)")
 
 
 @dataclass(frozen=True)
@@ -41,10 +38,10 @@ def sides_from_patch(patch: str) -> tuple[str, str]:
     eol = {"old": True, "new": True}
     last: tuple[str, ...] = ()
     for line in patch.split("\n"):
-        header = _HUNK.match(line)
+        header = parse_hunk_header(line)
         if header:
-            _pad(old, int(header[1]), header[2], header[5])
-            _pad(new, int(header[3]), header[4], header[5])
+            _pad(old, header.old_start, header.old_lines, header.section)
+            _pad(new, header.new_start, header.new_lines, header.section)
             continue
         origin, text = line[:1], line[1:]
         if origin == " ":
@@ -63,13 +60,13 @@ def sides_from_patch(patch: str) -> tuple[str, str]:
     return _join(old, eol["old"]), _join(new, eol["new"])
 
 
-def _pad(lines: list[str], start: int, count: str | None, section: str) -> None:
+def _pad(lines: list[str], start: int, count: int, section: str) -> None:
     """Blank lines up to the hunk's first line (`-0,0` / `+0,0`: the hunk comes after line `start`).
 
     The last one carries the hunk header's section text (the enclosing function, say), so the
     rebuilt hunk header names the same section as GitHub's.
     """
-    before = start if count == "0" else start - 1
+    before = start if count == 0 else start - 1
     gap = before - len(lines)
     if gap > 0:
         lines.extend([""] * (gap - 1))

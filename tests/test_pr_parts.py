@@ -13,7 +13,7 @@ from qwen_review.diff import collect
 from qwen_review.errors import ConfigError, UsageError
 from qwen_review.pr_actions import append_step_summary, escape_data, format_outputs, write_outputs
 from qwen_review.pr_base import base_config, base_templates
-from qwen_review.pr_diff import PRFile
+from qwen_review.pr_diff import HunkHeader, PRFile, parse_hunk_header
 from qwen_review.pr_event import PullRequestRef, Skip, pull_request_of, read_payload, runner_env
 from qwen_review.pr_fetch import ensure_history
 from qwen_review.pr_patches import patch_trees, sides_from_patch
@@ -196,3 +196,11 @@ def test_a_refused_sha_is_fetched_through_the_pull_requests_ref(repo: GitRepo, t
     fetch = ["fetch", "--no-tags", "--no-recurse-submodules", "--quiet", "origin"]
     # the base is already here: only the pull request's head ref is asked for
     assert calls == [[*fetch, base, "c" * 40], [*fetch, "refs/pull/12/head"]]
+
+
+def test_one_hunk_header_parser_for_githubs_patches() -> None:
+    assert parse_hunk_header("@@ -3,2 +3,3 @@ def f():") == HunkHeader(3, 2, 3, 3, "def f():")
+    assert parse_hunk_header("@@ -7 +7 @@") == HunkHeader(7, 1, 7, 1, "")  # an omitted count is 1
+    assert parse_hunk_header("@@ -0,0 +1,2 @@") == HunkHeader(0, 0, 1, 2, "")
+    for not_a_header in (" @@ -1 +1 @@", "+@@ -1 +1 @@", "@@ -a +1 @@", ""):
+        assert parse_hunk_header(not_a_header) is None
