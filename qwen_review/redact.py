@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from qwen_review.diff import FileDiff
+from qwen_review.diff import DiffLine, FileDiff, Hunk
 from qwen_review.review import Finding
 
 ENTROPY_THRESHOLD = 3.0  # bits per character a value given to a secret-looking name must reach
@@ -329,6 +329,7 @@ def _findings(files: Sequence[FileDiff], lines: list[str], redacted: dict[int, s
     findings: list[Finding] = []
     quotes: set[tuple[str, str]] = set()
     headers: list[tuple[FileDiff, str, str]] = []
+    numbered: dict[int, list[DiffLine | None]] = {}  # per hunk with a secret: its body's numbered lines
     for index, kind in firsts:
         position = bisect_right(hunk_starts, index) - 1
         file_index, hunk_index = owners[position]
@@ -337,21 +338,28 @@ def _findings(files: Sequence[FileDiff], lines: list[str], redacted: dict[int, s
         if index == hunk_starts[position]:
             headers.append((file, kind, quote))
             continue
-        hunk = file.hunks[hunk_index]
-        before = "".join([raw[:1] for raw in hunk.body[:index - hunk_starts[position] - 1]])
-        origin = lines[index][:1]
-        if origin == "-":
-            number, side = hunk.old_start + before.count("-") + before.count(" "), "LEFT"
-        else:
-            number, side = hunk.new_start + before.count("+") + before.count(" "), "RIGHT"
+        if position not in numbered:
+            numbered[position] = _numbered(file.hunks[hunk_index])
+        line = numbered[position][index - hunk_starts[position] - 1]
+        if line is None:  # pragma: no cover - a '\\ No newline' marker holds no secret
+            continue
+        removed = line.origin == "-"
+        number = line.old_lineno if removed else line.new_lineno
         quotes.add((file.path, quote))
-        findings.append(_finding(file, number, side, kind, quote, "on this line", removed=origin == "-"))
+        findings.append(_finding(file, number, "LEFT" if removed else "RIGHT", kind, quote, "on this line",
+                                 removed=removed))
     for file, kind, quote in headers:  # a hunk header repeats a line of the file: report it only once
         if (file.path, quote) not in quotes:
             quotes.add((file.path, quote))
             findings.append(_finding(file, None, "RIGHT", kind, None, "in a hunk header (the context line after @@)",
                                      removed=file.status == "deleted"))
     return findings
+
+
+def _numbered(hunk: Hunk) -> list[DiffLine | None]:
+    """The hunk's lines with their numbers, one per body line (None for a '\\ No newline' marker)."""
+    lines = hunk.lines()  # yields every body line but the markers, in order
+    return [next(lines) if raw[:1] in ("+", "-", " ") else None for raw in hunk.body]
 
 
 def _finding(file: FileDiff, line: int | None, side: str, kind: str, quote: str | None, where: str, *,

@@ -133,6 +133,17 @@ def test_line_numbers_and_sides_for_added_deleted_and_context_lines() -> None:
     ]
 
 
+def test_line_numbers_past_no_newline_markers_and_in_a_second_hunk() -> None:
+    keys = ["AK" + "IA" + rand(string.ascii_uppercase + string.digits, 16) for _ in range(3)]
+    first = Hunk(7, 2, 7, 2, "", (" x = 1", f"-A = '{keys[0]}'", "\\ No newline at end of file",
+                                  f"+A = '{keys[1]}'", "\\ No newline at end of file"))
+    second = Hunk(30, 1, 30, 2, "", (" y = 2", f"+B = '{keys[2]}'"))
+    file = FileDiff(path="m.py", old_path="m.py", status="modified", hunks=[first, second])
+    result = redact_files([file])
+    assert [(f.line, f.side) for f in result.findings] == [(8, "LEFT"), (8, "RIGHT"), (31, "RIGHT")]
+    assert "rotate" in result.findings[0].body and "rotate" not in result.findings[1].body
+
+
 def private_key_lines() -> list[str]:
     body = base64.b64encode(RNG.randbytes(48 * 6)).decode()
     return [body[i:i + 64] for i in range(0, len(body), 64)]
