@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from qwen_review.anchor import fingerprint
 from qwen_review.pr_diff import FileLines
 from qwen_review.report.markdown import code_span, fence, neutralize
 from qwen_review.review import Finding, severity_rank
@@ -68,10 +69,8 @@ def safe_id(fingerprint: str) -> str:
 
 
 def fingerprint_of(finding: Finding) -> str:
-    if finding.fingerprint:
-        return safe_id(finding.fingerprint)
-    basis = f"{finding.path}\0{' '.join(finding.title.lower().split())}"
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+    """The finding's id on the pull request; one that has none gets anchoring's (path and quote, or title)."""
+    return safe_id(finding.fingerprint or fingerprint(finding.path, finding))
 
 
 def fingerprint_marker(fingerprint: str) -> str:

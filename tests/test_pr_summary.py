@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from qwen_review.anchor import fingerprint
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
 from qwen_review.pr_summary import (
     BODY_BUDGET,
@@ -112,6 +113,12 @@ def test_inline_body_ends_with_its_fingerprint_and_model_text_cannot_forge_one()
 def test_fingerprint_falls_back_to_path_and_title() -> None:
     first = fingerprint_of(finding(fp="", title="Same  Title"))
     assert first == fingerprint_of(finding(3, fp="", title="same title")) != fingerprint_of(finding(fp="", path="b.py"))
+
+
+def test_a_finding_without_a_fingerprint_gets_the_one_anchoring_would_give() -> None:
+    quoted = replace(finding(fp="", title="One title"), quote="  x =  eval(data)")
+    assert fingerprint_of(quoted) == fingerprint("a.py", quoted)  # path and quoted code, as across runs
+    assert fingerprint_of(quoted) == fingerprint_of(replace(quoted, title="Another title", line=9))
 
 
 def test_plan_caps_inline_comments_by_severity_and_lists_the_rest() -> None:
