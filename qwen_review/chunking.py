@@ -175,7 +175,8 @@ def _pieces(file: FileDiff, hunks: tuple[Hunk, ...], weights: list[int] | None, 
     segments: list[tuple[Hunk, str | None]] = []
     segment_weights: list[int] = []
     for index, hunk in enumerate(hunks):
-        if alone(index, 1) if alone is not None else costs(UnitFile(file, (hunk,), most, most)) <= budget:
+        fits_alone = alone(index, 1) if alone is not None else costs(UnitFile(file, (hunk,), most, most)) <= budget
+        if fits_alone:
             segments.append((hunk, None))
             segment_weights.append(weights[index] if weights is not None else 0)
             continue
