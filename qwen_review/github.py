@@ -34,6 +34,7 @@ from qwen_review.pr_summary import (
     safe_id,
 )
 from qwen_review.review import Finding
+from qwen_review.scrub import scrub
 
 if TYPE_CHECKING:
     import jinja2
@@ -72,7 +73,7 @@ class GitHubClient:
         self._token = token
 
     def scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        return scrub(text, (self._token,))
 
     def close(self) -> None:
         self.github.close()

@@ -42,7 +42,7 @@ def run_github(*, event_path: Path | None, pr_number: int | None, flags: dict[st
     try:
         return _run(runner, event_path=event_path, pr_number=pr_number, flags=flags, options=options)
     except QwenReviewError as exc:
-        annotate("error", _scrub(runner, exc.message))  # the CLI prints the message and hint on stderr too
+        annotate("error", runner.scrub(exc.message))  # the CLI prints the message and hint on stderr too
         raise
 
 
@@ -85,7 +85,7 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     root = Path.cwd()
     source = open_source(stack, root=root, repository=pull.repository, number=pull.number, base=pull.base_sha,
                          head=pull.head_sha, last_head=previous.head_sha, client=client,
-                         scrub=lambda text: _scrub(runner, text))
+                         scrub=runner.scrub)
     config = base_config(source.base_repo, pull.base_sha, root=root, config_path=options["config_path"])
     if source.base_repo is None and options["config_path"] is None:
         output.warn(f"the base commit {pull.base_sha[:12]} is not in the checkout: the repository's config and "
@@ -212,7 +212,7 @@ def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment
     if result is not None:
         text += f"\n\nSummary comment: {result.comment_url}"
     elif failure is not None:
-        text += f"\n\n**Not posted to the pull request**: {_scrub(runner, failure.message)}"
+        text += f"\n\n**Not posted to the pull request**: {runner.scrub(failure.message)}"
     append_step_summary(runner.step_summary, text)
     write_outputs(runner.output, {"findings": str(len(review.findings)),
                                   "highest-severity": review.highest_severity(),
@@ -231,7 +231,3 @@ def _skip(runner: RunnerEnv, reason: str, options: dict[str, Any]) -> int:
 def _say(options: dict[str, Any], message: str) -> None:
     if not options.get("quiet"):
         output.notice(message)
-
-
-def _scrub(runner: RunnerEnv, text: str) -> str:
-    return text.replace(runner.token, "***") if runner.token else text

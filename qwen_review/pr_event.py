@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen_review.errors import UsageError
+from qwen_review.scrub import scrub
 
 PR_EVENTS = ("pull_request", "pull_request_target")
 REVIEWED_ACTIONS = ("opened", "synchronize", "reopened", "ready_for_review")
@@ -30,6 +31,10 @@ class RunnerEnv:
     step_summary: Path | None
     output: Path | None
     login: str | None  # whose comments count as ours (QWEN_REVIEW_GITHUB_LOGIN; the action sets it)
+
+    def scrub(self, text: str) -> str:
+        """`text` without the token (git's and GitHub's messages can carry it, in a remote URL say)."""
+        return scrub(text, (self.token,))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from qwen_review import __version__
 from qwen_review.errors import ConfigError, CredentialsError, ProviderError
 from qwen_review.providers.credentials_file import QwenCredentials
+from qwen_review.scrub import scrub
 
 # Qwen Code's public OAuth client and scope (packages/core/src/qwen/qwenOAuth2.ts).
 CLIENT_ID = "f0304373b74a44d2b584a3fb70ca9e56"
@@ -89,14 +90,7 @@ def server_message(body: Mapping[str, Any], *, secrets: Iterable[str] = ()) -> s
     """The server's own `error: error_description`, short, with any of `secrets` blanked out."""
     parts = [str(body[key]) for key in ("error", "error_description", "message") if body.get(key)]
     text = ": ".join(parts) or str(body.get("_text", "")).strip() or "no details"
-    return redact(text, secrets)[:300]  # redact first: a cut could leave part of a secret
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[REDACTED]")
-    return text
+    return scrub(text, secrets)[:300]  # scrub first: a cut could leave part of a secret
 
 
 def exchange_refresh_token(
