@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from qwen_review import output
 from qwen_review.errors import QwenReviewError
@@ -50,6 +50,8 @@ class UnitResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     fatal: QwenReviewError | None = field(default=None, repr=False)
+    # Why the unit has no answer: the endpoint ("provider"), the model's text ("answer"), or a bug ("internal").
+    cause: Literal["provider", "answer", "internal"] | None = None
     dropped: int = 0  # invalid findings left out of an answer accepted on the repair attempt
     dropped_reason: str | None = None  # what was wrong with them, for a warning in the report
 
@@ -72,6 +74,7 @@ def ask_unit(client: Client, request: Request, *, cache: Cache | None,
         output.log.debug("internal error in the unit for %s", ", ".join(request.files), exc_info=True)
         result.answer, result.dropped, result.dropped_reason = None, 0, None
         result.error = f"internal error: {type(exc).__name__}: {exc}"
+        result.cause = "internal"
     return result
 
 
@@ -92,11 +95,13 @@ def _ask(result: UnitResult, client: Client, *, cache: Cache | None,
     for attempt in range(2):
         if stop.is_set():
             result.error = "not sent: an earlier unit failed permanently"
+            result.cause = "provider"
             return
         try:
             completion = client.complete(messages)
         except QwenReviewError as exc:
             result.error = exc.message
+            result.cause = "provider"
             if getattr(exc, "permanent", False):
                 result.fatal = exc
                 stop.set()
@@ -111,10 +116,11 @@ def _ask(result: UnitResult, client: Client, *, cache: Cache | None,
             answer = parse_answer(completion.text, keep_valid=attempt > 0)
         except AnswerError as exc:
             result.error = f"invalid answer: {exc}"
+            result.cause = "answer"
             if attempt == 0:
                 messages += [Message("assistant", completion.text), Message("user", REPAIR.format(error=exc))]
             continue
-        result.error = None
+        result.error = result.cause = None
         _accept(result, answer)
         if cache is not None:
             cache.put(key, completion.text)

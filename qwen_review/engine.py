@@ -150,7 +150,8 @@ def _ask(review: Review, requests: list[Request], settings: Settings, *, use_cac
         # e.g. the OAuth token server is unreachable: like a model that cannot be reached, every unit
         # fails, and --on-error decides the exit code. (A CredentialsError still stops the run: exit 2.)
         review.stats.failed_units = len(requests)
-        review.failed_units = [FailedUnit(r.files, exc.message) for r in requests]
+        review.failed_units = [FailedUnit(r.files, exc.message, "provider") for r in requests]
+        review.stats.files_reviewed = 0
         return []
     review.provider = ProviderInfo(kind=provider.kind, model=provider.model, base_url=provider.base_url)
     output.log.info("reviewing %d unit(s) with %s at %s", len(requests), provider.model, provider.base_url)
@@ -171,10 +172,18 @@ def _ask(review: Review, requests: list[Request], settings: Settings, *, use_cac
         stats.cached_units += int(result.cached)
         if result.answer is None:
             stats.failed_units += 1
-            review.failed_units.append(FailedUnit(result.request.files, result.error or "no answer"))
+            review.failed_units.append(FailedUnit(result.request.files, result.error or "no answer",
+                                                  result.cause or "provider"))
             continue
         summaries.append(result.answer.summary)
         findings.extend(to_findings(result.answer))
+        if result.dropped:
+            note = (f"{result.dropped} malformed finding(s) from the model about "
+                    f"{', '.join(result.request.files)} were left out ({result.dropped_reason}).")
+            output.warn(note)
+            summaries.append(note)
+    # A file counts as reviewed when at least one of its units got an answer.
+    review.stats.files_reviewed = len({path for r in results if r.answer is not None for path in r.request.files})
     fatal = next((r.fatal for r in results if r.fatal is not None), None)
     if fatal is not None and not isinstance(fatal, ProviderError):
         raise fatal  # a credentials problem is exit 2 whatever --on-error says
@@ -223,17 +232,26 @@ def telemetry(settings: Settings) -> Iterator[Callable[[Review], None]]:
 
 
 def exit_code(review: Review, fail_on: str, on_error: str = "fail") -> int:
-    """1 for findings at or above `fail_on`; 3 when no unit got an answer (a warning with on_error=warn)."""
+    """1 for findings at or above `fail_on`; 3 when no unit got an answer, or when the endpoint failed
+    for some of them (a gate must not pass on a partial review); with on_error=warn, a warning instead."""
     if review.failed_units:
         failed = ", ".join(sorted({p for u in review.failed_units for p in u.files}))
+        reason = review.failed_units[0].reason
         if review.stats.failed_units >= review.stats.units:
-            reason = review.failed_units[0].reason
-            if on_error != "warn":
-                output.error(f"no unit got a valid answer: {reason}")
-                return EXIT_PROVIDER
-            output.warn(f"the review could not be done ({reason}); continuing because of --on-error warn")
+            problem = f"no unit got a valid answer: {reason}"
+        elif any(u.cause != "answer" for u in review.failed_units):
+            problem = (f"{review.stats.failed_units} of {review.stats.units} units failed "
+                       f"({reason}); not reviewed: {failed}")
         else:
-            output.warn(f"{review.stats.failed_units} of {review.stats.units} units failed; not reviewed: {failed}")
+            # Only the model's answers were unusable, for some units: the rest of the review stands.
+            problem = ""
+            output.warn(f"{review.stats.failed_units} of {review.stats.units} units got no valid answer; "
+                        f"not reviewed: {failed}")
+        if problem and on_error != "warn":
+            output.error(problem)
+            return EXIT_PROVIDER
+        if problem:
+            output.warn(f"{problem}; continuing because of --on-error warn")
     threshold = severity_rank(fail_on)
     if threshold < 0:
         return EXIT_OK

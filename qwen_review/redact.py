@@ -375,8 +375,10 @@ def _finding(file: FileDiff, line: int | None, side: str, kind: str, quote: str 
     else:
         advice = ("If it is a real credential, revoke it, remove it from the history, and load it from the "
                   "environment or a secret store instead.")
+    # Removing a secret is the right change: it must not fail a --fail-on high gate, but still says to rotate.
     return Finding(path=file.path, line=line, end_line=None, side="LEFT" if side == "LEFT" else "RIGHT",
-                   severity="high", category="security", title=f"Possible secret in diff: {kind}",
+                   severity="low" if removed else "high", category="security",
+                   title=f"Possible secret in diff: {kind}",
                    body=f"What looks like {what} appears {where}. {shown} {advice}", quote=quote, local=True)
 
 

@@ -82,6 +82,7 @@ class Stats:
 class FailedUnit:
     files: tuple[str, ...]
     reason: str
+    cause: Literal["provider", "answer", "internal"] = "provider"
 
 
 @dataclass(slots=True)

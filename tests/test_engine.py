@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from qwen_review.tokens import estimate_tokens
 from tests.clirun import Result, run_cli
-from tests.fakes.model_server import ModelServer, Reply, error_reply
+from tests.fakes.model_server import ModelServer, RecordedRequest, Reply, error_reply
 from tests.gitrepo import GitRepo
 
 CODE = """\
@@ -317,3 +318,68 @@ def test_dry_run_reports_no_findings_but_counts_secrets(repo: GitRepo, capsys: p
     assert dry.code == 0
     assert dry.json()["findings"] == []
     assert dry.json()["stats"]["redactions"] == 1
+
+
+@pytest.fixture
+def two_units(repo: GitRepo) -> GitRepo:
+    repo.write(".qwen-review.toml", "max_prompt_tokens = 2000\n")  # one unit per file
+    repo.write("README", "x\n")
+    repo.commit("base")
+    for name in ("first.py", "second.py"):
+        repo.write(name, "".join(f"{name[:-3]}_{n} = compute({n}) + offset\n" for n in range(40)))
+    repo.commit("two files")
+    return repo
+
+
+def _by_file(broken: Reply, good: Reply) -> Callable[[RecordedRequest], Reply]:
+    return lambda request: broken if "=== second.py" in request.prompt_text else good
+
+
+def test_a_provider_failure_on_some_units_is_exit_3(two_units: GitRepo, model_server: ModelServer,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A gate must not pass on a partial review: the endpoint failing for one unit fails the run."""
+    model_server.fallback = _by_file(error_reply(400, "bad request for this unit"), Reply(text=answer()))
+    result = review(two_units, model_server, capsys)
+    assert result.code == 3, result.err
+    report = result.json()
+    assert report["stats"]["units"] == 2
+    assert report["stats"]["files_reviewed"] == 1
+    assert [(u["files"], u["cause"]) for u in report["failed_units"]] == [(["second.py"], "provider")]
+    assert "second.py" in result.err
+    warned = review(two_units, model_server, capsys, "--on-error", "warn")
+    assert warned.code == 0
+    assert "continuing because of --on-error warn" in warned.err
+
+
+def test_unusable_answers_for_some_units_only_warn(two_units: GitRepo, model_server: ModelServer,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    model_server.fallback = _by_file(Reply(text="no JSON here"), Reply(text=answer()))
+    result = review(two_units, model_server, capsys)
+    assert result.code == 0, result.err
+    assert result.json()["failed_units"][0]["cause"] == "answer"
+    assert "got no valid answer; not reviewed: second.py" in result.err
+
+
+def test_malformed_findings_left_out_on_the_repair_attempt_are_reported(
+        shop: GitRepo, model_server: ModelServer, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = {"path": "shop.py", "line": 13, "title": "x", "severity": "apocalyptic"}
+    model_server.script(Reply(text=answer(finding(), bad)), Reply(text=answer(finding(), bad)))
+    result = review(shop, model_server, capsys)
+    assert result.code == 0, result.err
+    report = result.json()
+    assert [f["title"] for f in report["findings"]] == ["Price may be None"]
+    assert "1 malformed finding(s)" in report["summary"]
+    assert "1 malformed finding(s)" in result.err
+
+
+def test_a_secret_being_deleted_does_not_fail_a_high_gate(repo: GitRepo, model_server: ModelServer,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write("old.py", 'TOKEN = "ghp_' + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8" + '"\n')
+    repo.commit("base")
+    (repo.path / "old.py").unlink()
+    repo.commit("remove the token")
+    result = review(repo, model_server, capsys, "--fail-on", "high")
+    assert result.code == 0, result.err
+    (local,) = result.json()["findings"]
+    assert (local["severity"], local["side"], local["category"]) == ("low", "LEFT", "security")
+    assert "rotate" in local["body"]

@@ -30,7 +30,8 @@ def report_dict(review: Review) -> dict[str, Any]:
              "messages": [{"role": m.role, "content": m.content} for m in r.messages]}
             for r in review.requests
         ],
-        "failed_units": [{"files": list(u.files), "reason": u.reason} for u in review.failed_units],
+        "failed_units": [{"files": list(u.files), "reason": u.reason, "cause": u.cause}
+                         for u in review.failed_units],
         "stats": {
             "files": stats.files, "files_reviewed": stats.files_reviewed, "units": stats.units,
             "llm_calls": stats.llm_calls, "cached_units": stats.cached_units,
