@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from qwen_review.errors import CredentialsError, ProviderError, QwenReviewError
 from qwen_review.providers.retry import Action, Attempts, RetryBudget, RetryPolicy, classify_status, parse_retry_after
+from qwen_review.scrub import scrub
 
 if TYPE_CHECKING:
     import openai
@@ -257,10 +258,8 @@ class ChatClient:
     def _scrub(self, text: str) -> str:
         """One line, bounded, with every key this client has held replaced."""
         with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            text = text.replace(secret, "[REDACTED]")
-        text = " ".join(text.split())
+            secrets = list(self._secrets)
+        text = " ".join(scrub(text, secrets).split())
         return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
 
 
