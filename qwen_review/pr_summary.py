@@ -264,18 +264,30 @@ def _state_line(state: SummaryState, listed: Sequence[ListedFinding]) -> str:
     return f"<!-- qwen-review:state v1 {packed} -->"
 
 
-def encode_state(state: SummaryState) -> tuple[str, bool]:
-    """The hidden state line within STATE_BUDGET, shrinking listed texts (then entries) if needed."""
+@dataclass(frozen=True, slots=True)
+class EncodedState:
+    line: str  # the hidden state line
+    shortened: bool  # listed texts were cut, or entries left out
+    untracked: int  # listed findings left out of the state: the next run no longer knows them
+
+
+def encode_state(state: SummaryState) -> EncodedState:
+    """The hidden state line within STATE_BUDGET, shrinking listed texts (then leaving out entries) if needed.
+
+    Entries are left out least severe first, and the caller says how many in the visible text.
+    """
     for shrink in (None, 500, 0):
         listed = state.listed if shrink is None else tuple(
             replace(e, body=_safe_text(e.body, shrink) if shrink else "", suggestion=None) for e in state.listed)
         line = _state_line(state, listed)
         if len(line) <= STATE_BUDGET:
-            return line, shrink is not None
-    keep = len(listed)
-    while keep and len(line := _state_line(state, listed[:keep])) > STATE_BUDGET:
-        keep = keep * 3 // 4
-    return _state_line(state, listed[:keep]), True
+            return EncodedState(line, shrink is not None, 0)
+    ranked = sorted(listed, key=lambda e: -severity_rank(e.severity))  # stable: the given order within a severity
+    low, high = 0, len(ranked)  # the most entries that fit
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(_state_line(state, ranked[:middle])) <= STATE_BUDGET else (low, middle - 1)
+    return EncodedState(_state_line(state, ranked[:low]), True, len(ranked) - low)
 
 
 def decode_state(body: str | None) -> SummaryState:
@@ -309,8 +321,13 @@ def render_summary(*, state: SummaryState, summary_markdown: str, inline_count: 
     record when part of it went unreviewed.
     """
     head = head_sha or state.head_sha or ""
-    state_line, state_cut = encode_state(state)
-    prefix = f"{SUMMARY_MARKER}\n{state_line}\n"
+    encoded = encode_state(state)
+    state_cut = encoded.shortened
+    prefix = f"{SUMMARY_MARKER}\n{encoded.line}\n"
+    # DESIGN: no listed finding is lost; when the state cannot hold them all, the comment says so.
+    untracked = "" if not encoded.untracked else (
+        f"\n> {encoded.untracked} of the findings listed here (the least severe) are no longer tracked between runs: "
+        "the hidden record of this comment is full. A later run lists them again only if it finds them again.\n")
     template = (env or default_environment()).get_template("summary_comment.md.j2")
     summary = neutralize(summary_markdown.strip())
 
@@ -319,7 +336,7 @@ def render_summary(*, state: SummaryState, summary_markdown: str, inline_count: 
         findings = [_view(e, head_sha=head, body_limit=body_limit) for e in state.listed[:shown]]
         return prefix + template.render(head_sha=head, short_sha=head[:12], summary=text, inline_count=inline_count,
                                         findings=findings, total=len(state.listed),
-                                        omitted=len(state.listed) - shown, cut=cut).strip() + "\n"
+                                        omitted=len(state.listed) - shown, cut=cut).strip() + "\n" + untracked
 
     everything = len(state.listed)
     for body_limit in (None, 1_000, 0):

@@ -29,7 +29,7 @@ from qwen_review.pr_summary import (
     review_run_in,
     safe_id,
 )
-from qwen_review.review import Finding
+from qwen_review.review import Finding, severity_rank
 from tests.fakes.github_server import commentable_lines, files_from_git_diff
 from tests.gitrepo import GitRepo
 
@@ -165,11 +165,30 @@ def test_state_shrinks_to_its_budget_and_keeps_every_posted_fingerprint() -> Non
                                reason="unanchored", seen_at="h")
                    for i in range(1500))
     state = SummaryState(head_sha="h", posted=frozenset(f"p{i}" for i in range(500)), listed=listed)
-    line, cut = encode_state(state)
-    assert cut and len(line) <= STATE_BUDGET
-    decoded = decode_state("<!-- qwen-review:summary -->\n" + line)
+    encoded = encode_state(state)
+    assert encoded.shortened and len(encoded.line) <= STATE_BUDGET
+    decoded = decode_state("<!-- qwen-review:summary -->\n" + encoded.line)
     assert decoded.posted == state.posted and 0 < len(decoded.listed) < len(listed)
     assert decoded.listed == tuple(replace(e, body="", suggestion=None) for e in listed[:len(decoded.listed)])
+    assert encoded.untracked == len(listed) - len(decoded.listed)
+
+
+def test_a_full_state_keeps_the_most_severe_findings_and_the_comment_says_how_many_are_untracked() -> None:
+    severities = ("low", "critical", "info", "high", "medium")
+    listed = tuple(listed_from(finding(None, anchored=False, fp=f"f{i}", severity=severities[i % 5],
+                                       title=hashlib.sha256(str(i).encode()).hexdigest()),
+                               reason="unanchored", seen_at="h")
+                   for i in range(1500))
+    state = SummaryState(head_sha="h" * 40, listed=listed)  # not in severity order
+    body, cut = render_summary(state=state, summary_markdown="Summary.", inline_count=0)
+    kept = decode_state(body).listed
+    untracked = len(listed) - len(kept)
+    assert cut and 0 < untracked < len(listed)
+    assert f"{untracked} of the findings listed here" in body and "no longer tracked" in body
+    kept_ids = {e.fingerprint for e in kept}
+    worst_dropped = max(severity_rank(e.severity) for e in listed if e.fingerprint not in kept_ids)
+    assert min(severity_rank(e.severity) for e in kept) >= worst_dropped
+    assert {e.severity for e in kept} >= {"critical", "high"}
 
 
 def test_long_summary_is_cut_under_the_limit_with_a_note_and_full_state() -> None:
