@@ -10,7 +10,7 @@ import pytest
 
 from tests.gitrepo import GIT_ENV, GitRepo
 
-pytest_plugins = ["tests.fakes.model_server", "tests.fakes.github_server"]
+pytest_plugins = ["tests.fakes.model_server", "tests.fakes.github_server", "tests.prworld"]
 
 # Variables that would let a test reach a real provider, a real GitHub or real user state.
 _CLEARED_PREFIXES = ("OPENAI_", "QWEN_", "GITHUB_", "DASHSCOPE_", "OTEL_", "PRE_COMMIT", "GIT_")

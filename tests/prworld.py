@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.fakes.github_server import BOT_LOGIN, TOKEN, FakeGitHub, files_from_git_diff
 from tests.fakes.model_server import ModelServer, RecordedRequest, Reply
@@ -175,3 +178,15 @@ def edit_line(text: str, number: int, new: str) -> str:
     lines = text.split("\n")
     lines[number - 1] = new
     return "\n".join(lines)
+
+
+EVAL = "result = eval(data)  # BUG(high): eval of untrusted input"
+
+
+@pytest.fixture
+def world(tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub,
+          model_server: ModelServer) -> PullWorld:
+    """A pull request whose one commit adds an eval to app.py, with both fake servers wired in."""
+    pr = make_world(tmp_path, make_repo("dev"), github_server, model_server)
+    pr.push({"app.py": edit_line(base_code(), 5, EVAL)}, "use eval")
+    return pr

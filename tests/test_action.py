@@ -18,12 +18,11 @@ import yaml
 from tests.fakes.github_server import BOT_LOGIN, TOKEN, FakeGitHub
 from tests.fakes.model_server import ModelServer
 from tests.gitrepo import GitRepo
-from tests.prworld import API_KEY, NUMBER, REPO, PullWorld, base_code, edit_line, make_world
+from tests.prworld import API_KEY, EVAL, NUMBER, REPO, PullWorld, base_code, edit_line, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text())
 EXPRESSION = re.compile(r"\$\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
-EVAL = "result = eval(data)  # BUG(high): eval of untrusted input"
 
 
 def evaluate(text: str, context: Mapping[str, Any]) -> str:
@@ -83,14 +82,6 @@ def runner_temp(tmp_path: Path) -> Path:
                              check=True, capture_output=True, text=True).stdout.strip()
     Path(purelib, "test-deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     return temp
-
-
-@pytest.fixture
-def world(tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub,
-          model_server: ModelServer) -> PullWorld:
-    pr = make_world(tmp_path, make_repo("dev"), github_server, model_server)
-    pr.push({"app.py": edit_line(base_code(), 5, EVAL)}, "use eval")
-    return pr
 
 
 def test_the_run_step_never_interpolates_expressions_into_the_script() -> None:

@@ -13,20 +13,11 @@ from tests.clirun import Result, run_cli
 from tests.fakes.github_server import TOKEN, FakeGitHub
 from tests.fakes.model_server import ModelServer, RecordedRequest, Reply
 from tests.gitrepo import GitRepo
-from tests.prworld import API_KEY, NUMBER, REPO, PullWorld, base_code, edit_line, make_world, reviewer
+from tests.prworld import API_KEY, EVAL, NUMBER, REPO, PullWorld, base_code, edit_line, make_world, reviewer
 
-EVAL = "result = eval(data)  # BUG(high): eval of untrusted input"
 SHELL = "os.system(cmd)  # BUG(medium): shell command built from input"
 REVIEWS = f"/repos/{REPO}/pulls/{NUMBER}/reviews"
 COMMENTS = f"/repos/{REPO}/issues/{NUMBER}/comments"
-
-
-@pytest.fixture
-def world(tmp_path: Path, make_repo: Callable[..., GitRepo], github_server: FakeGitHub,
-          model_server: ModelServer) -> PullWorld:
-    pr = make_world(tmp_path, make_repo("dev"), github_server, model_server)
-    pr.push({"app.py": edit_line(base_code(), 5, EVAL)}, "use eval")
-    return pr
 
 
 def github(world: PullWorld, capsys: pytest.CaptureFixture[str], *args: str, cwd: Path | None = None,

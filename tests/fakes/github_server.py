@@ -350,12 +350,20 @@ def _list_issue_comments(fake: FakeGitHub, *, repo: str, number: str, query: dic
 def _create_issue_comment(fake: FakeGitHub, *, repo: str, number: str, body: Any, **_: Any) -> Response:
     if fake._pull(repo, number) is None:
         return _NOT_FOUND
+    text = _comment_text(body)
+    if not isinstance(text, str):
+        return text
+    return 201, {}, fake._store_issue_comment(repo, int(number), text, BOT_LOGIN)
+
+
+def _comment_text(body: Any) -> str | Response:
+    """The comment's text, or GitHub's 422 for a missing or too long one."""
     text = body.get("body") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text:
         return 422, {}, {"message": "Invalid request.\n\n\"body\" wasn't supplied.", "documentation_url": _DOCS}
     if _too_long(text):
         return 422, {}, _TOO_LONG
-    return 201, {}, fake._store_issue_comment(repo, int(number), text, BOT_LOGIN)
+    return text
 
 
 def _find_comment(fake: FakeGitHub, repo: str, comment_id: str) -> Json | None:
@@ -375,11 +383,9 @@ def _edit_issue_comment(fake: FakeGitHub, *, repo: str, comment_id: str, body: A
     comment = _find_comment(fake, repo, comment_id)
     if comment is None:
         return _NOT_FOUND
-    text = body.get("body") if isinstance(body, dict) else None
-    if not isinstance(text, str) or not text:
-        return 422, {}, {"message": "Invalid request.\n\n\"body\" wasn't supplied.", "documentation_url": _DOCS}
-    if _too_long(text):
-        return 422, {}, _TOO_LONG
+    text = _comment_text(body)
+    if not isinstance(text, str):
+        return text
     if comment["user"]["login"] != BOT_LOGIN:  # the token may only edit its own comments
         return 403, {}, {"message": "Resource not accessible by integration", "documentation_url": _DOCS}
     comment["body"] = text
