@@ -8,11 +8,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen_review import __version__, output
+from qwen_review.envfiles import load_for_this_process
 from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, QwenReviewError, UsageError
 from qwen_review.review import SEVERITIES
+
+if TYPE_CHECKING:
+    from qwen_review.config import Settings
 
 COMMANDS = ("review", "github", "auth", "install-hook", "uninstall-hook", "templates", "hook")
 FORMATS = ("text", "json", "markdown", "sarif")
@@ -191,7 +195,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "github":
         from qwen_review import pr
 
-        load_env(project=False)  # a pull request's own .env must not redirect the endpoint or the key
+        # Only the home-level .env files: a pull request's own .env must not redirect the endpoint or the key.
+        load_for_this_process(project=False)
         return pr.run_github(event_path=args.event_path, pr_number=args.pr, flags=_flags(args),
                              options=_run_options(args))
     if args.command == "hook":
@@ -225,7 +230,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _auth(args: argparse.Namespace) -> int:
     from qwen_review import auth
 
-    load_env()
+    load_for_this_process()
     if args.auth_command == "login":
         path = auth.auth_login(env=os.environ, output=output.notice, is_tty=sys.stdin.isatty() and sys.stderr.isatty())
         output.notice(f"logged in; credentials stored in {path}")
@@ -239,7 +244,7 @@ def _auth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings_outside_a_run(flags: dict[str, Any]) -> Any:
+def _settings_outside_a_run(flags: dict[str, Any]) -> Settings:
     """Settings for commands that may run outside a repository: the config file is used when there is one."""
     from qwen_review import engine
     from qwen_review.config import resolve_settings
@@ -250,13 +255,6 @@ def _settings_outside_a_run(flags: dict[str, Any]) -> Any:
     except GitError:
         return resolve_settings({}, flags)
     return engine.load_settings(plan, config_path=None, flags=flags)
-
-
-def load_env(*, project: bool = True) -> None:
-    """Read one .env file as Qwen Code does (never overriding a set variable)."""
-    from qwen_review.envfiles import load_for_this_process
-
-    load_for_this_process(project=project)
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -273,7 +271,7 @@ def _review(args: argparse.Namespace) -> int:
     if plan.nothing_to_review:
         # The fast no-op: nothing changed, so no config, model client or credentials are touched.
         return _finish_empty(args, plan)
-    load_env()
+    load_for_this_process()
     settings = engine.load_settings(plan, config_path=args.config, flags=_flags(args))
     templates = engine.templates_loader(plan, settings)
     with engine.telemetry(settings) as record:
