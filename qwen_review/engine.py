@@ -125,7 +125,7 @@ def run(plan: ReviewPlan, settings: Settings, *, dry_run: bool, use_cache: bool 
     elif requests:
         summaries = _ask(review, requests, settings, use_cache=use_cache, findings=findings)
     anchor_files = files
-    if anchor_target is not None:
+    if anchor_target is not None and findings:  # the wider diff is only needed to pin something
         anchor_files = redact_files(collect_files(plan.repo, anchor_target, settings)).files
     review.findings = anchor_findings(findings, anchor_files)
     review.findings.sort(key=severity_first)
