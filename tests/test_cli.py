@@ -52,7 +52,7 @@ def test_output_file_is_written_whole(repo: GitRepo, capsys: pytest.CaptureFixtu
     result = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "-o", str(target), capsys=capsys)
     assert result.code == 0
     assert result.out == ""
-    assert '"schema": "qwen-review/report@1"' in target.read_text()
+    assert '"schema":"qwen-review/report@1"' in target.read_text()
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
 
 
@@ -70,7 +70,7 @@ def test_python_dash_m_entry_point(repo: GitRepo) -> None:
     proc = subprocess.run([sys.executable, "-m", "qwen_review", "HEAD~1", "--dry-run", "-f", "json"],
                           cwd=repo.path, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert '"path": "a.py"' in proc.stdout
+    assert '"path":"a.py"' in proc.stdout
 
 
 def test_templates_export_copies_the_defaults_and_never_overwrites(tmp_path: Path,
@@ -145,4 +145,4 @@ def test_output_through_a_symlink_keeps_the_link(repo: GitRepo, capsys: pytest.C
     result = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "-o", str(link), capsys=capsys)
     assert result.code == 0, result.err
     assert link.is_symlink()
-    assert real.read_text().startswith('{"schema": "qwen-review/report@1"')
+    assert real.read_text().startswith('{"schema":"qwen-review/report@1"')

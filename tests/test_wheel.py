@@ -48,4 +48,4 @@ def test_wheel_installs_and_runs(tmp_path: Path, repo: GitRepo) -> None:
     dry = subprocess.run([str(script), "HEAD~1", "--dry-run", "-f", "json"], cwd=repo.path,
                          capture_output=True, text=True, env=env)
     assert dry.returncode == 0, dry.stderr
-    assert '"role": "system"' in dry.stdout
+    assert '"role":"system"' in dry.stdout

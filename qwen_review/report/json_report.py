@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from qwen_review import __version__
 from qwen_review.diff import FileDiff
 from qwen_review.review import Finding, Review
@@ -43,9 +45,17 @@ def report_dict(review: Review) -> dict[str, Any]:
 
 
 def render_json(review: Review) -> str:
-    # No indent: with one, the json module falls back to its pure-Python encoder,
-    # which is several times slower on a large diff. `jq .` pretty-prints.
-    return json.dumps(report_dict(review), ensure_ascii=False) + "\n"
+    """The report on one line (`jq .` pretty-prints it).
+
+    orjson encodes a large dry run (19 MB of prompts) about six times faster than the json module.
+    It refuses a lone surrogate, which a model's answer can carry as a `\\ud800` escape; then the
+    json module writes the document in ASCII, where the surrogate stays an escape and nothing is lost.
+    """
+    document = report_dict(review)
+    try:
+        return orjson.dumps(document).decode("utf-8") + "\n"
+    except orjson.JSONEncodeError:
+        return json.dumps(document, separators=(",", ":")) + "\n"
 
 
 def _file(file: FileDiff) -> dict[str, Any]:
