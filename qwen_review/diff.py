@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import compress, pairwise
 from typing import TYPE_CHECKING, Literal
 
 from qwen_review.errors import GitError
+from qwen_review.forked import split_map
 
 if TYPE_CHECKING:
     import pygit2
@@ -146,22 +148,43 @@ def collect(repo: pygit2.Repository, target: Target, options: CollectOptions | N
         files.append(file)
         if file.skipped is None or file.status == "deleted":
             wanted.append((index, file, delta))
-    for index, file, delta in wanted:
-        patches = _type_change_halves(repo, delta, options) if file.status == "type_changed" else [diff[index]]
-        for patch in patches:
-            if patch is None:
-                continue
-            if patch.delta.is_binary:
-                file.binary = True
-                file.skipped = "binary"
-                file.hunks.clear()
-                file.added_lines.clear()
-                file.deleted_lines.clear()
-                break
-            _parse_patch(file, patch.data)
+    ordinary = [(index, file) for index, file, _ in wanted if file.status != "type_changed"]
+
+    def patch_text(index: int) -> bytes | None:
+        """The patch text, b"" when libgit2 writes none, None for a binary file."""
+        patch = diff[index]
+        if patch is None:
+            return b""
+        return None if patch.delta.is_binary else patch.data
+
+    # Patches come from libgit2 in C; on a large diff a forked child writes part of them meanwhile.
+    texts = split_map(patch_text, [index for index, _ in ordinary], [file.size for _, file in ordinary])
+    with closing(texts):
+        for (_, file), text in zip(ordinary, texts, strict=True):
+            if text is None:
+                _mark_binary(file)
+            else:
+                _parse_patch(file, text)
+    for _, file, delta in wanted:
+        if file.status == "type_changed":
+            for patch in _type_change_halves(repo, delta, options):
+                if patch is None:
+                    continue
+                if patch.delta.is_binary:
+                    _mark_binary(file)
+                    break
+                _parse_patch(file, patch.data)
         if file.status == "deleted" and file.skipped is None:
             file.skipped = "deleted"
     return files
+
+
+def _mark_binary(file: FileDiff) -> None:
+    file.binary = True
+    file.skipped = "binary"
+    file.hunks.clear()
+    file.added_lines.clear()
+    file.deleted_lines.clear()
 
 
 def is_unchanged(repo: pygit2.Repository, target: Target) -> bool:

@@ -50,3 +50,22 @@ def make_repo(tmp_path: Path) -> Callable[..., GitRepo]:
 @pytest.fixture
 def repo(make_repo: Callable[..., GitRepo]) -> GitRepo:
     return make_repo("repo")
+
+
+@pytest.fixture
+def always_fork(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Share patch generation with a forked child on any diff, however small; yields the children's pids."""
+    from qwen_review import forked
+
+    children: list[int] = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(forked, "MIN_PARALLEL_WEIGHT", 0)
+    monkeypatch.setattr(os, "fork", counting_fork)
+    yield children

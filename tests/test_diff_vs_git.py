@@ -102,7 +102,7 @@ def test_text_edge_cases(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_binary_and_submodule_listed_and_skipped(
-    make_repo: Callable[..., GitRepo], capsys: pytest.CaptureFixture[str]
+    make_repo: Callable[..., GitRepo], capsys: pytest.CaptureFixture[str], always_fork: list[int]
 ) -> None:
     sub = make_repo("sub")
     sub.write("s.txt", "s\n")
@@ -122,6 +122,7 @@ def test_binary_and_submodule_listed_and_skipped(
     assert by_path["img.bin"]["skipped"] == "binary"
     assert by_path["sub"]["skipped"] == "submodule"
     assert by_path["a.py"]["skipped"] is None
+    assert len(always_fork) == 1  # the binary file's patch came from the child
 
 
 def test_default_excludes_and_size_limit(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,8 +155,10 @@ def _random_content(rng: random.Random, n: int) -> list[str]:
 
 @pytest.mark.parametrize("seed", range(12))
 def test_random_histories_agree_with_git(
-    repo: GitRepo, capsys: pytest.CaptureFixture[str], seed: int
+    repo: GitRepo, capsys: pytest.CaptureFixture[str], seed: int, request: pytest.FixtureRequest
 ) -> None:
+    # Half the histories share their patches with a forked child, as a large diff does.
+    children: list[int] = request.getfixturevalue("always_fork") if seed % 2 else []
     rng = random.Random(seed)
     contents = {f"d{i % 3}/f{i}.txt": _random_content(rng, rng.randint(1, 60)) for i in range(25)}
     for path, lines in contents.items():
@@ -197,3 +200,4 @@ def test_random_histories_agree_with_git(
     assert_agrees(report_files(repo, capsys, "HEAD~1"), git_files(repo, "HEAD~1", "HEAD"))
     repo.git("reset", "-q", "--soft", "HEAD~1")
     assert_agrees(report_files(repo, capsys), git_files(repo, "--cached"))
+    assert len(children) == (2 if seed % 2 else 0)
