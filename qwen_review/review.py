@@ -42,6 +42,13 @@ class Finding:
     local: bool = False  # produced on this machine (e.g. a redacted secret), never sent to the model
 
 
+def line_span(line: int | None, end_line: int | None) -> str | None:
+    """How every report writes a finding's lines: `12`, `12-14` for a range, None without a line."""
+    if line is None:
+        return None
+    return f"{line}-{end_line}" if end_line is not None and end_line > line else str(line)
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Literal["system", "user", "assistant"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qwen_review import __version__
-from qwen_review.review import SEVERITIES, Finding, Review, severity_first, severity_rank
+from qwen_review.review import SEVERITIES, Finding, Review, line_span, severity_first, severity_rank
 
 if TYPE_CHECKING:
     import jinja2
@@ -153,11 +153,8 @@ def nothing_to_review(review: Review) -> bool:
 
 def location(finding: Finding) -> str:
     """`path:12`, `path:12-14`, or just `path` when there is no line."""
-    if finding.line is None:
-        return finding.path
-    if finding.end_line is not None and finding.end_line != finding.line:
-        return f"{finding.path}:{finding.line}-{finding.end_line}"
-    return f"{finding.path}:{finding.line}"
+    span = line_span(finding.line, finding.end_line)
+    return finding.path if span is None else f"{finding.path}:{span}"
 
 
 def _view(finding: Finding) -> FindingView:

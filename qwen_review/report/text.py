@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from qwen_review.diff import DiffLine, FileDiff
 from qwen_review.report.markdown import group_findings, location, nothing_to_review
-from qwen_review.review import SEVERITIES, Finding, Review
+from qwen_review.review import SEVERITIES, Finding, Review, line_span
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -133,7 +133,7 @@ def _finding(finding: Finding, file: FileDiff | None, *, with_path: bool) -> lis
 
     head = Text("  ")
     head.append(f"{finding.severity.upper():<{_LABEL_WIDTH}}", style=SEVERITY_STYLES.get(finding.severity, ""))
-    where = location(finding) if with_path else _lines(finding)
+    where = location(finding) if with_path else line_span(finding.line, finding.end_line) or "-"
     if finding.side == "LEFT" and finding.line is not None:
         where += " (old)"
     head.append(f"  {printable(where)}", style="bold")
@@ -151,14 +151,6 @@ def _finding(finding: Finding, file: FileDiff | None, *, with_path: bool) -> lis
         code = Text(printable(finding.suggestion.rstrip("\n")), style="green", no_wrap=True, overflow="ellipsis")
         blocks.append(_indented(code, indent + 2))
     return blocks
-
-
-def _lines(finding: Finding) -> str:
-    if finding.line is None:
-        return "-"
-    if finding.end_line is not None and finding.end_line != finding.line:
-        return f"{finding.line}-{finding.end_line}"
-    return str(finding.line)
 
 
 def _code(cited: list[DiffLine]) -> Text:
