@@ -292,6 +292,31 @@ def test_refused_connection_is_retried_at_most_twice(make_client: MakeClient) ->
     assert "after 3 attempts" in caught.value.message
 
 
+def test_an_unreachable_server_fails_after_the_connect_timeout_not_the_budget(make_client: MakeClient) -> None:
+    # A blackhole on loopback: a listener whose accept queue is full drops new connections' SYNs,
+    # as a firewall or a VPN that is down does; connecting hangs instead of being refused.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(3)]
+        try:
+            for sock in queued:
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", port))
+            began = time.monotonic()
+            with pytest.raises(ModelCallError) as caught:
+                make_client(base_url=f"http://127.0.0.1:{port}/v1", connect_timeout=0.3,
+                            timeout_budget=60.0).complete(MESSAGES)
+            elapsed = time.monotonic() - began
+        finally:
+            for sock in queued:
+                sock.close()
+    assert "no connection within 0.3 s" in caught.value.message
+    assert "after 3 attempts: 2 retries for an unreachable server" in caught.value.message
+    assert elapsed < 5  # three connect timeouts and two short pauses, not the 60 s budget
+
+
 def test_close_wakes_a_request_waiting_to_retry(model_server: ModelServer, make_client: MakeClient) -> None:
     model_server.fallback = error_reply(503, "busy", headers={"Retry-After": "30"})
     client = make_client(timeout_budget=60)

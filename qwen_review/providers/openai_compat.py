@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from qwen_review.review import Message
 
 REQUEST_TIMEOUT_CAP = 120.0  # one HTTP call never waits longer than this, whatever the budget left
+# A connection (TCP and TLS) not made within this is not going to be: the host is unreachable (a VPN
+# that is down, a firewall that drops packets). Without it a hook would wait out its whole budget.
+CONNECT_TIMEOUT = 5.0
 _MAX_DETAIL = 300
 
 
@@ -73,7 +76,8 @@ class ChatClient:
                  max_retries: int = 5, refresh_token: Callable[[], str] | None = None,
                  extra_headers: Mapping[str, str] | None = None, max_connections: int = 16,
                  backoff_base: float = 0.5, backoff_cap: float = 20.0, request_timeout_cap: float = REQUEST_TIMEOUT_CAP,
-                 temperature: float | None = None, max_tokens: int | None = None) -> None:
+                 connect_timeout: float = CONNECT_TIMEOUT, temperature: float | None = None,
+                 max_tokens: int | None = None) -> None:
         import httpx2
         import openai
 
@@ -83,6 +87,7 @@ class ChatClient:
         self.policy = RetryPolicy(max_retries=max_retries, base_delay=backoff_base, max_delay=backoff_cap)
         self._host = urlsplit(base_url).hostname or base_url
         self._request_timeout_cap = request_timeout_cap
+        self._connect_timeout = connect_timeout
         self._temperature = temperature
         self._max_tokens = max_tokens
         self._refresh_token = refresh_token
@@ -108,6 +113,7 @@ class ChatClient:
 
     def complete(self, messages: Sequence[Message], *, json_mode: bool = True) -> Completion:
         """Send one chat request, retrying per the policy; raises ModelCallError or ModelAuthError."""
+        import httpx2
         import openai
 
         payload = cast("list[ChatCompletionMessageParam]", [{"role": m.role, "content": m.content} for m in messages])
@@ -123,9 +129,10 @@ class ChatClient:
             if timeout < self.policy.min_attempt_seconds:
                 raise self._gave_up_error(attempts, last_error)
             retry_after: float | None = None
+            connect_timeout = min(self._connect_timeout, timeout)
             try:
                 response = self._client.chat.completions.create(
-                    model=self.model, messages=payload, timeout=timeout,
+                    model=self.model, messages=payload, timeout=httpx2.Timeout(timeout, connect=connect_timeout),
                     extra_headers={"Authorization": f"Bearer {key}"} if key else None,
                     response_format={"type": "json_object"} if use_json else omit,
                     temperature=omit if self._temperature is None else self._temperature,
@@ -152,8 +159,12 @@ class ChatClient:
                                            permanent=action is Action.FAIL_PERMANENT)
                     # `from None`: the SDK's own message repeats the body, where some endpoints echo part of the key.
                     raise (self._fail(error) if error.permanent else error) from None
-            except openai.APITimeoutError:
-                action, last_error = Action.RETRY, f"no answer within {timeout:.1f} s"
+            except openai.APITimeoutError as exc:
+                if any(isinstance(e, httpx2.ConnectTimeout) for e in _causes(exc)):
+                    # Retried like a refused connection: at most twice, since the host is unreachable.
+                    action, last_error = Action.RETRY_REFUSED, f"no connection within {connect_timeout:g} s"
+                else:
+                    action, last_error = Action.RETRY, f"no answer within {timeout:.1f} s"
             except openai.APIConnectionError as exc:
                 refused = _is_refused(exc)
                 action = Action.RETRY_REFUSED if refused else Action.RETRY

@@ -31,7 +31,7 @@ class Action(enum.Enum):
     """What to do after a failed attempt."""
 
     RETRY = "retry"  # transient: 408, 409, 429 (not quota), 5xx, timeout, dropped connection
-    RETRY_REFUSED = "retry_refused"  # connection refused: retried, but at most `max_refused` times
+    RETRY_REFUSED = "retry_refused"  # connection refused or not made in time: at most `max_refused` retries
     REFRESH = "refresh"  # 401: refresh the credentials once and retry, when a refresher exists
     DROP_JSON_MODE = "drop_json_mode"  # the endpoint rejects response_format: resend as plain text
     FAIL = "fail"  # not retried; other requests may still succeed (context length, a bad unit)
@@ -145,7 +145,7 @@ class Attempts:
             self.gave_up = f"{self.policy.max_retries} retries"
             return None
         if action is Action.RETRY_REFUSED and self.refused >= self.policy.max_refused:
-            self.gave_up = f"{self.policy.max_refused} retries of a refused connection"
+            self.gave_up = f"{self.policy.max_refused} retries for an unreachable server"
             return None
         if retry_after is not None:
             delay = retry_after  # the server knows when it will have room; jitter would only add waiting
