@@ -14,15 +14,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 
 from qwen_review.diff import FileDiff, Hunk
 from qwen_review.errors import ConfigError
 from qwen_review.tokens import DIGIT_WEIGHT, PUNCT_WEIGHT, SPACE_WEIGHT, text_weight, weight_to_tokens
 
-# The numbered line prefix `{old:>5} {new:>5} M ` is 13 characters besides the mark itself.
-_PREFIX_CHARS = 13
-# A numbered line costs at least this many tokens (its prefix alone is about 5); used only to guess.
+# A numbered line costs at least this many tokens (a three-digit number alone is about 5); used only to guess.
 _MIN_LINE_TOKENS = 5
 # Slack per file for template whitespace the estimate does not see (blank lines, Jinja trims).
 _FILE_SLACK_TOKENS = 4
@@ -73,24 +70,25 @@ def hunks_weight(hunks: Sequence[Hunk]) -> int:
 
 
 def _hunk_fixed_weight(hunk: Hunk) -> int:
-    """What the rendering adds to the raw lines: the numbers and marks of the header, the line prefixes."""
+    """What the rendering adds to the raw lines: the numbers and marks of the header, the line numbers.
+
+    `prompts.number_lines` writes `{number} {line}`: the new-side number for added and context
+    lines, the old-side one for deleted lines, each charged the digits of its side's largest number.
+    """
     shown = len(hunk.body)  # '\\ No newline' markers are not rendered; counting them only adds
     old_lines, new_lines = hunk.old_lines, hunk.new_lines
     old_digits = len(str(hunk.old_start + old_lines))
     new_digits = len(str(hunk.new_start + new_lines))
     header_digits = old_digits + new_digits + len(str(old_lines)) + len(str(new_lines))
     header = DIGIT_WEIGHT * header_digits + PUNCT_WEIGHT * 8 + SPACE_WEIGHT * 4  # "@@ -a,b +c,d @@ "
-    return (header + max(shown - old_lines, 0) * _prefix_weight(new_digits, 0)
-            + max(shown - new_lines, 0) * _prefix_weight(old_digits, 0)
-            + max(old_lines + new_lines - shown, 0) * _prefix_weight(old_digits, new_digits))
+    numbered_new = min(new_lines, shown)  # added and context lines
+    numbered_old = shown - numbered_new  # deleted lines (and any marker)
+    return header + numbered_new * _prefix_weight(new_digits) + numbered_old * _prefix_weight(old_digits)
 
 
-@cache
-def _prefix_weight(digits: int, more_digits: int) -> int:
-    """The numbered line prefix `{old:>5} {new:>5} M ` besides the mark itself, for numbers this long."""
-    numbers = digits + more_digits
-    spaces = _PREFIX_CHARS + max(digits - 5, 0) + max(more_digits - 5, 0) - numbers
-    return DIGIT_WEIGHT * numbers + SPACE_WEIGHT * max(spaces, 0)
+def _prefix_weight(digits: int) -> int:
+    """A line number of this many digits and the space after it."""
+    return DIGIT_WEIGHT * digits + SPACE_WEIGHT
 
 
 def _header_weight(part: UnitFile) -> int:

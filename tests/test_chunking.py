@@ -11,6 +11,7 @@ import pytest
 from qwen_review.chunking import ReviewUnit, UnitFile, build_units, default_render_cost
 from qwen_review.diff import DiffLine, FileDiff, Hunk
 from qwen_review.errors import ConfigError
+from qwen_review.prompts import number_lines
 from qwen_review.tokens import estimate_tokens
 
 
@@ -28,22 +29,6 @@ def make_file(path: str, *hunks: Hunk, status: str = "modified", skipped: str | 
 def code_lines(count: int, *, seed: int = 0, width: int = 40) -> list[str]:
     rng = random.Random(seed)
     return [rng.choice("+- ") + f"value_{i} = compute({i}, '{'x' * rng.randint(0, width)}')" for i in range(count)]
-
-
-def number_lines(hunk: Hunk) -> str:
-    """The numbered lines the prompt shows (same format as `prompts.number_lines`)."""
-    old, new, out = hunk.old_start, hunk.new_start, []
-    for raw in hunk.body:
-        if raw[:1] == "+":
-            out.append(f"      {new:>5} + {raw[1:]}")
-            new += 1
-        elif raw[:1] == "-":
-            out.append(f"{old:>5}       - {raw[1:]}")
-            old += 1
-        elif raw[:1] == " ":
-            out.append(f"{old:>5} {new:>5}   {raw[1:]}")
-            old, new = old + 1, new + 1
-    return "\n".join(out)
 
 
 def render(unit: ReviewUnit) -> str:
