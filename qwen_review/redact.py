@@ -1,17 +1,12 @@
 """Replace secrets in the diff lines that leave the machine by `[REDACTED:<kind>]`, one local finding each.
 
 Speed: the hunks of every file that is sent are joined into one text (each hunk after a line
-`@<section>`, so hunk headers are scanned too) and scanned once by one compiled expression, in
-C. Every alternative of it starts with an "anchor", a character chosen to be rare in code
-(`_`, `-`, `k`, uppercase letters...), and checks the rest of a key's prefix behind it with a
-fixed-width lookbehind, so `re` skips from anchor to anchor and tries a match only there. Only
-its hits reach Python: classification, entropy and placeholder checks, and detect-secrets'
-validators (imported only when a candidate needs one).
+`@<section>`, so hunk headers are scanned too) and scanned once by one compiled expression
+(`secret_patterns.SCAN_RE`, which holds the patterns), in C. Only its hits reach Python:
+classification, entropy and placeholder checks, and detect-secrets' validators (imported only
+when a candidate needs one).
 
-Patterns follow detect-secrets' plugins (aws, github_token, gitlab_token, slack, stripe, openai,
-jwt, private_key, npm, pypi_token, sendgrid, twilio, square_oauth, azure_storage_key,
-basic_auth, keyword) plus current formats (sk-proj-, sk-ant-, DashScope sk-<hex>, github_pat_,
-hf_). A value given to a secret-looking name (password, secret, token, *_key, credentials)
+A value given to a secret-looking name (password, secret, token, *_key, credentials)
 counts when it does not look like code or a placeholder and its Shannon entropy reaches
 `ENTROPY_THRESHOLD` (less for values shorter than 12 characters); so a UUID or a SHA assigned to
 `api_key` is redacted, while one elsewhere is not.
@@ -32,113 +27,14 @@ from dataclasses import dataclass, replace
 
 from qwen_review.diff import DiffLine, FileDiff, Hunk
 from qwen_review.review import Finding
+from qwen_review.secret_patterns import CANDIDATES, DASHSCOPE, DESCRIPTIONS, KEYWORD, SCAN_RE, VALUE_GROUPS
 
 ENTROPY_THRESHOLD = 3.0  # bits per character a value given to a secret-looking name must reach
-
-_BLOCK_END = r"(?:[^\n]|\n(?!@))*?(?:{end}|(?=\n@)|\Z)"  # up to the end marker, else the end of the hunk
-_KEY_REST = r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)? ?-----?"
-_KEY_BLOCK = "EGIN" + _KEY_REST + _BLOCK_END.format(end=r"-----? ?END" + _KEY_REST)
-_CODE = r"[A-Za-z0-9_-]"
-# (kind, prefix, its width, anchor, rest, needs a word boundary before it). The scan looks for the
-# anchor, a character rare in code, checks the fixed-width prefix behind it, then the rest; so `re`
-# tries a match only where an anchor character stands. Earlier entries win a tie.
-_TOKENS: tuple[tuple[str, str, int, str, str, bool], ...] = (
-    ("private_key", "", 0, "-", "----? ?B" + _KEY_BLOCK, False),
-    ("private_key_tail", "", 0, "-", "----? ?END" + _KEY_REST, False),  # an END whose BEGIN precedes the hunk
-    ("private_key", "", 0, "P", r"uTTY-User-Key-File-\d+:" + _BLOCK_END.format(end=r"Private-MAC: [0-9a-fA-F]+"), False),
-    ("aws_access_key", "", 0, "A", r"(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])", True),
-    ("google_api_key", "", 0, "A", r"Iza[0-9A-Za-z_-]{35}", False),
-    ("azure_storage_key", "", 0, "A", r"ccountKey=[A-Za-z0-9+/]{86}==", False),
-    ("twilio_key", "", 0, "A", r"C[0-9a-f]{32}(?![A-Za-z0-9])", True),
-    ("twilio_key", "", 0, "S", r"K[0-9a-f]{32}(?![A-Za-z0-9])", True),
-    ("sendgrid_key", "", 0, "S", r"G\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}", False),
-    ("gitlab_token", "", 0, "G", r"R1348941[A-Za-z0-9_-]{20,}", False),
-    ("pypi_token", "pypi-", 5, "A", r"gE[A-Za-z0-9_-]{50,}", False),
-    ("jwt", "ey", 2, "J", r"[A-Za-z0-9_-]{10,}={0,2}\.[A-Za-z0-9_-]{10,}={0,2}\.[A-Za-z0-9_+/=-]*", False),
-    ("bearer_token", "", 0, "B", r"earer[ \t]+[A-Za-z0-9._~+/=-]{16,}", False),
-    ("github_token", "gh[pousr]", 3, "_", r"[A-Za-z0-9_]{36,251}", False),
-    ("github_token", "github_pat", 10, "_", r"[A-Za-z0-9_]{22,255}", False),
-    ("npm_token", "npm", 3, "_", r"[A-Za-z0-9]{36}", True),
-    ("huggingface_token", "hf", 2, "_", r"[A-Za-z]{34}(?![A-Za-z])", True),
-    ("stripe_key", "whsec", 5, "_", r"[A-Za-z0-9+/=]{24,}", False),
-    ("anthropic_key", "s", 1, "k", r"-ant-" + _CODE + "{20,}", True),
-    ("openai_key", "s", 1, "k", "-" + _CODE + "{20,}", True),  # also DashScope's sk-<32 hex>, told apart below
-    ("stripe_key", "[sr]", 1, "k", r"_(?:live|test)_[0-9A-Za-z]{16,}", True),
-    ("slack_webhook", "https://hoo", 11, "k", r"s\.slack\.com/services/T\w+/B\w+/\w+", False),
-    ("gitlab_token", "gl(?:dt|ft|rt)", 4, "-", _CODE + "{20,}", False),
-    ("gitlab_token", "gl(?:pat|rtr|cbt|ptt|oas|imt)", 5, "-", _CODE + "{20,}", False),
-    ("gitlab_token", "gl(?:soat|ffct)", 6, "-", _CODE + "{20,}", False),
-    ("gitlab_token", "glagent", 7, "-", _CODE + "{20,}", False),
-    ("slack_token", "", 0, "x", r"ox[abposre]-[0-9A-Za-z-]{10,}", False),
-    ("square_token", "s", 1, "q", r"0(?:csp|atp)-[0-9A-Za-z_-]{22,43}", False),
-    ("url_password", "", 0, ":", r"//[^\s/?#@:'\"`<>{}\[\]\\]{1,100}:[^\s/?#@'\"`<>{}\[\]\\]{3,200}@", False),
-)
-
-
-# Secret-looking names given a value, anchored like the tokens on a rarer letter (the lookbehind
-# checks the rest of the name); matched case-insensitively.
-_KEY_OWNERS = ("api", "access", "auth", "private", "signing", "encryption", "master", "client")
-_NAMES = {
-    "w": r"(?:(?<=passw)(?:or)?d|(?<=pw)d)",
-    "c": r"(?:(?<=sec)ret|redentials?)",
-    "k": r"(?:(?<=tok)en|(?:" + "|".join(f"(?<={o}{s}k)" for o in _KEY_OWNERS for s in ("_", "-", "")) + ")ey)",
-}
-# No word here may be a concatenation of others (base64 = base + 6 + 4): each name must parse one
-# way only, or a long crafted name would make the regex backtrack exponentially.
-_SUFFIX = r"(?:[_.-]?(?:key|token|secret|value|str|string|b64|hex|raw|plain|base|hash|salt|\d))*"
-_ASSIGN = (r"[\"'`]?\]?[ \t]*(?::[ \t]*[a-z_][\w.\[\], |]{0,40}?[ \t]*=|:=|=>|===?|!==?|[?+]?=|:)[ \t]*"
-           r"(?:[@bruf]{1,2}(?=[\"'`]))?")
-_VALUE = r"\"(?P<dq>[^\"\s]{1,500})\"|'(?P<sq>[^'\s]{1,500})'|`(?P<bq>[^`\s]{1,500})`|(?P<bare>[^\s\"'`,;)\]}>]{1,500})"
-_VALUE_GROUPS = ("dq", "sq", "bq", "bare")
-_KEYWORD_REST = _SUFFIX + r"(?![a-z0-9_])" + _ASSIGN
-_KEYWORD = "keyword"
-
-
-def _scan_pattern() -> str:
-    """One expression for every token and name; each alternative starts with a literal anchor character."""
-    groups: dict[str, list[str]] = {}
-    for _, prefix, _, anchor, rest, boundary in _TOKENS:
-        behind = f"(?<={prefix}{re.escape(anchor)})" if prefix else ""
-        if boundary:
-            behind += rf"(?<![\w-]{prefix}{re.escape(anchor)})"
-        groups.setdefault(anchor, []).append(behind + rest)
-    value = re.sub(r"\(\?P<\w+>", "(?:", _VALUE)
-    for letter, name in _NAMES.items():
-        for anchor in (letter, letter.upper()):
-            groups.setdefault(anchor, []).append(f"(?i:{name}{_KEYWORD_REST}(?:{value}))")
-    # All alternatives start with a literal, so `re` skips to the next anchor character in C.
-    return "|".join(f"{re.escape(anchor)}(?:{'|'.join(alternatives)})" for anchor, alternatives in groups.items())
-
-
-def _candidates() -> dict[str, tuple[tuple[str, int, re.Pattern[str]], ...]]:
-    """Per anchor character, the full patterns (kind, prefix width, pattern) in the scan's order."""
-    table: dict[str, list[tuple[str, int, re.Pattern[str]]]] = {}
-    for kind, prefix, width, anchor, rest, boundary in _TOKENS:
-        pattern = (r"(?<![\w-])" if boundary else "") + prefix + re.escape(anchor) + rest
-        table.setdefault(anchor, []).append((kind, width, re.compile(pattern)))
-    for letter, name in _NAMES.items():
-        keyword = re.compile(f"{letter}{name}{_KEYWORD_REST}(?:{_VALUE})", re.IGNORECASE)
-        for anchor in (letter, letter.upper()):
-            table.setdefault(anchor, []).append((_KEYWORD, 0, keyword))
-    return {anchor: tuple(entries) for anchor, entries in table.items()}
-
-
-_SCAN_RE = re.compile(_scan_pattern())
-_CANDIDATES = _candidates()
-_DASHSCOPE = re.compile(r"sk-[0-9a-f]{32}")
 
 _PLACEHOLDERS = ("your", "example", "sample", "placeholder", "changeme", "change_me", "change-me", "dummy",
                  "redacted", "xxxx", "****", "....", "secret", "passw", "token", "test", "fake", "todo",
                  "fixme", "none", "null", "undefined", "<", ">", "://")
 _IDENTIFIER = re.compile(r"[A-Za-z_$][\w.$-]*")
-_DESCRIPTIONS = {
-    "private_key": "a private key", "aws_access_key": "an AWS access key ID", "google_api_key": "a Google API key",
-    "openai_key": "an OpenAI API key", "anthropic_key": "an Anthropic API key", "dashscope_key": "a DashScope API key",
-    "github_token": "a GitHub token", "gitlab_token": "a GitLab token", "slack_token": "a Slack token",
-    "slack_webhook": "a Slack webhook URL", "stripe_key": "a Stripe secret key", "jwt": "a JSON Web Token",
-    "bearer_token": "a bearer token", "url_password": "a password inside a URL",
-    "high_entropy_secret": "a hard-coded secret assigned to a secret-looking name",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +92,8 @@ def _apply(line: str, changes: list[tuple[int, int, str]]) -> str:
 
 def _hits(text: str) -> Iterator[tuple[str, re.Match[str]]]:
     """Each scan hit as (kind, match of the full pattern from the secret's real start)."""
-    for hit in _SCAN_RE.finditer(text):
-        for kind, width, pattern in _CANDIDATES[text[hit.start()]]:
+    for hit in SCAN_RE.finditer(text):
+        for kind, width, pattern in CANDIDATES[text[hit.start()]]:
             match = pattern.match(text, hit.start() - width)
             if match is not None:
                 yield kind, match
@@ -208,12 +104,12 @@ def _find_spans(text: str) -> list[_Span]:
     """Verified secret spans, sorted, overlaps merged (a specific kind beats a generic one)."""
     found: list[_Span] = []
     for kind, match in _hits(text):
-        if kind != _KEYWORD:
+        if kind != KEYWORD:
             span = _verify_token(kind, match.group(), match.start())
         else:
-            group = next(g for g in _VALUE_GROUPS if match.start(g) >= 0)
+            group = next(g for g in VALUE_GROUPS if match.start(g) >= 0)
             value = match.group(group)
-            tokens = (_verify_token(k, m.group(), 0) for k, m in _hits(value) if k != _KEYWORD)
+            tokens = (_verify_token(k, m.group(), 0) for k, m in _hits(value) if k != KEYWORD)
             inner = next((token.kind for token in tokens if token is not None), None)
             if inner is None and not _plausible_value(value, bare=group == "bare"):
                 continue
@@ -250,7 +146,7 @@ def _verify_token(kind: str, token: str, start: int) -> _Span | None:
     if "example" in lowered or "xxxxx" in lowered or _entropy(token) < 2.5:
         return None  # documentation placeholders such as AKIAIOSFODNN7EXAMPLE
     if kind == "openai_key":
-        if _DASHSCOPE.fullmatch(token):
+        if DASHSCOPE.fullmatch(token):
             kind = "dashscope_key"
         elif sum(c.isdigit() for c in token) < 2 or _entropy(token[3:]) < ENTROPY_THRESHOLD:
             return None  # e.g. sk-learn-classification-model
@@ -364,7 +260,7 @@ def _numbered(hunk: Hunk) -> list[DiffLine | None]:
 
 def _finding(file: FileDiff, line: int | None, side: str, kind: str, quote: str | None, where: str, *,
              removed: bool) -> Finding:
-    what = _DESCRIPTIONS.get(kind, f"a {kind.replace('_', ' ')}")
+    what = DESCRIPTIONS.get(kind, f"a {kind.replace('_', ' ')}")
     if file.skipped is None:
         shown = f"It was replaced by [REDACTED:{kind}] before anything was sent to the model."
     else:
