@@ -20,19 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from qwen_review import __version__
 from qwen_review.errors import PublishError
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
-from qwen_review.pr_summary import (
-    InlineComment,
-    SummaryState,
-    decode_state,
-    fingerprints_in,
-    is_summary,
-    next_state,
-    plan_publication,
-    render_summary,
-    review_body,
-    review_run_in,
-    safe_id,
-)
+from qwen_review.pr_state import SummaryState, decode_state, fingerprints_in, is_summary, review_run_in, safe_id
+from qwen_review.pr_summary import InlineComment, next_state, plan_publication, render_summary, review_body
 from qwen_review.review import Finding
 from qwen_review.scrub import scrub
 

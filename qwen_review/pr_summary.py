@@ -1,29 +1,31 @@
-"""What qwen-review writes on a pull request, as pure data: markers, saved state, comment bodies, the plan.
+"""What qwen-review writes on a pull request, as pure data: the plan and the comment bodies.
 
-The summary comment starts with a hidden marker and a hidden state line (last reviewed head,
-fingerprints posted inline, findings listed in the summary), so the state survives any cut
-of the visible text. Each inline comment ends with a hidden fingerprint marker. Model text is
-neutralised before it reaches a comment (`report.markdown.neutralize`): it cannot ping
-people, hide text in HTML, or open a code fence that swallows the rest of the comment.
+The plan splits a run's findings into new inline comments and entries the summary comment lists,
+keeping what earlier runs listed; the hidden markers and state the comments carry are
+`pr_state`'s. Model text is neutralised before it reaches a comment (`report.markdown.neutralize`):
+it cannot ping people, hide text in HTML, or open a code fence that swallows the rest of the comment.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import hashlib
-import re
-import zlib
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ValidationError
-
 from qwen_review.anchor import fingerprint
 from qwen_review.pr_diff import FileLines
+from qwen_review.pr_state import (
+    SUMMARY_MARKER,
+    ListedFinding,
+    encode_state,
+    fingerprint_marker,
+    review_marker,
+    safe_id,
+    safe_text,
+)
+from qwen_review.pr_state import SummaryState as SummaryState  # pr.py imports it from here
 from qwen_review.report.markdown import code_span, fence, neutralize
 from qwen_review.review import Finding, severity_rank
 
@@ -31,14 +33,7 @@ if TYPE_CHECKING:
     import jinja2
 
 BODY_BUDGET = 65_000  # GitHub refuses bodies over 65,536 characters; keep a margin
-STATE_BUDGET = 30_000  # the hidden state never takes more than this of the budget
 TEXT_LIMIT = 20_000  # a finding's body or suggestion; longer suggestions are dropped, not cut
-SUMMARY_MARKER = "<!-- qwen-review:summary -->"
-_STATE_RE = re.compile(r"<!-- qwen-review:state v1 ([A-Za-z0-9+/=]*) -->")
-_ID = r"[0-9A-Za-z_.:]+(?:-[0-9A-Za-z_.:]+)*"  # no "--", which could end an HTML comment
-_FP_RE = re.compile(rf"<!-- qwen-review:fp=({_ID}) -->\s*\Z")
-_RUN_RE = re.compile(rf"<!-- qwen-review:review run=({_ID}) -->")
-_SAFE_ID = re.compile(_ID)
 
 Reason = Literal["unanchored", "off_diff", "over_cap", "rejected"]
 REASONS: dict[str, str] = {
@@ -54,67 +49,12 @@ def _one_line(text: str, limit: int) -> str:
     return neutralize(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
-def _safe_text(text: str, limit: int) -> str:
-    """Neutralised Markdown cut at a line end near `limit` (neutralize closes a fence the cut left open)."""
-    if len(text) <= limit:
-        return neutralize(text)
-    return neutralize(text[:limit].rsplit("\n", 1)[0]) + "\n\n… (cut)"
-
-
-def safe_id(fingerprint: str) -> str:
-    """A fingerprint as it may appear inside a marker; anything unusual is hashed."""
-    if len(fingerprint) <= 100 and _SAFE_ID.fullmatch(fingerprint):
-        return fingerprint
-    return hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:32]
-
-
 def fingerprint_of(finding: Finding) -> str:
     """The finding's id on the pull request; one that has none gets anchoring's (path and quote, or title)."""
     return safe_id(finding.fingerprint or fingerprint(finding.path, finding))
 
 
-def fingerprint_marker(fingerprint: str) -> str:
-    return f"<!-- qwen-review:fp={safe_id(fingerprint)} -->"
-
-
-def fingerprint_in(body: str | None) -> str | None:
-    """The fingerprint of an inline comment we wrote (its marker is the body's last line)."""
-    match = _FP_RE.search(body or "")
-    return match[1] if match else None
-
-
-def review_marker(run_id: str) -> str:
-    return f"<!-- qwen-review:review run={safe_id(run_id)} -->"
-
-
-def review_run_in(body: str | None) -> str | None:
-    match = _RUN_RE.match(body or "")
-    return match[1] if match else None
-
-
-def is_summary(body: str | None) -> bool:
-    return (body or "").startswith(SUMMARY_MARKER)
-
-
 # --- findings as the PR shows them ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ListedFinding:
-    """A finding as stored in the summary state; text already neutralised."""
-
-    fingerprint: str
-    path: str
-    line: int | None
-    end_line: int | None
-    side: str
-    severity: str
-    category: str
-    title: str
-    body: str
-    suggestion: str | None
-    reason: str
-    seen_at: str  # head SHA of the run that found it
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +81,6 @@ class InlineComment:
 
 
 @dataclass(frozen=True, slots=True)
-class SummaryState:
-    head_sha: str | None = None
-    posted: frozenset[str] = frozenset()
-    listed: tuple[ListedFinding, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class PublishPlan:
     inline: tuple[InlineComment, ...]
     listed: tuple[ListedFinding, ...]
@@ -161,7 +94,7 @@ def listed_from(finding: Finding, *, reason: Reason, seen_at: str) -> ListedFind
     return ListedFinding(
         fingerprint=fingerprint_of(finding), path=finding.path, line=finding.line, end_line=finding.end_line,
         side=finding.side, severity=finding.severity, category=_one_line(finding.category, 60),
-        title=_one_line(finding.title, 300), body=_safe_text(finding.body, TEXT_LIMIT),
+        title=_one_line(finding.title, 300), body=safe_text(finding.body, TEXT_LIMIT),
         suggestion=suggestion, reason=reason, seen_at=seen_at)
 
 
@@ -249,63 +182,11 @@ def review_body(run_id: str, *, count: int, head_sha: str) -> str:
     return f"{review_marker(run_id)}\nqwen-review: {count} new {noun} on `{head_sha[:12]}`."
 
 
-# --- the summary comment and its hidden state -------------------------------------------------
-
-
-class _StateDoc(BaseModel):
-    head: str | None
-    posted: list[str]
-    listed: list[ListedFinding]
-
-
-def _state_line(state: SummaryState, listed: Sequence[ListedFinding]) -> str:
-    doc = _StateDoc(head=state.head_sha, posted=sorted(state.posted), listed=list(listed))
-    packed = base64.b64encode(zlib.compress(doc.model_dump_json().encode("utf-8"), 9)).decode("ascii")
-    return f"<!-- qwen-review:state v1 {packed} -->"
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedState:
-    line: str  # the hidden state line
-    shortened: bool  # listed texts were cut, or entries left out
-    untracked: int  # listed findings left out of the state: the next run no longer knows them
-
-
-def encode_state(state: SummaryState) -> EncodedState:
-    """The hidden state line within STATE_BUDGET, shrinking listed texts (then leaving out entries) if needed.
-
-    Entries are left out least severe first, and the caller says how many in the visible text.
-    """
-    for shrink in (None, 500, 0):
-        listed = state.listed if shrink is None else tuple(
-            replace(e, body=_safe_text(e.body, shrink) if shrink else "", suggestion=None) for e in state.listed)
-        line = _state_line(state, listed)
-        if len(line) <= STATE_BUDGET:
-            return EncodedState(line, shrink is not None, 0)
-    ranked = sorted(listed, key=lambda e: -severity_rank(e.severity))  # stable: the given order within a severity
-    low, high = 0, len(ranked)  # the most entries that fit
-    while low < high:
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if len(_state_line(state, ranked[:middle])) <= STATE_BUDGET else (low, middle - 1)
-    return EncodedState(_state_line(state, ranked[:low]), True, len(ranked) - low)
-
-
-def decode_state(body: str | None) -> SummaryState:
-    """The state saved in a summary comment; a missing or damaged state reads as empty."""
-    lines = (body or "").split("\n", 2)
-    # only the line right under the marker: model text further down cannot pose as state
-    match = _STATE_RE.fullmatch(lines[1].rstrip("\r")) if is_summary(body) and len(lines) > 1 else None
-    if match is None:
-        return SummaryState()
-    try:
-        doc = _StateDoc.model_validate_json(zlib.decompress(base64.b64decode(match[1], validate=True)))
-    except (binascii.Error, zlib.error, ValidationError, ValueError):
-        return SummaryState()
-    return SummaryState(head_sha=doc.head, posted=frozenset(doc.posted), listed=tuple(doc.listed))
+# --- the summary comment ------------------------------------------------------------------------
 
 
 def _view(entry: ListedFinding, *, head_sha: str, body_limit: int | None) -> dict[str, object]:
-    body = entry.body if body_limit is None else _safe_text(entry.body, body_limit) if body_limit else ""
+    body = entry.body if body_limit is None else safe_text(entry.body, body_limit) if body_limit else ""
     suggestion = fence(entry.suggestion) if entry.suggestion is not None and body_limit is None else None
     return {"severity": entry.severity, "location": _location(entry), "title": entry.title,
             "category": entry.category, "reason": REASONS.get(entry.reason, entry.reason),
@@ -343,14 +224,10 @@ def render_summary(*, state: SummaryState, summary_markdown: str, inline_count: 
         body = render(body_limit, summary, everything)
         if len(body) <= BODY_BUDGET:
             return body, body_limit is not None or state_cut
-    short = _safe_text(summary_markdown.strip(), 4_000)
+    short = safe_text(summary_markdown.strip(), 4_000)
     low, high = 0, everything  # the most findings that still fit, one line each
     while low < high:
         middle = (low + high + 1) // 2
         low, high = (middle, high) if len(render(0, short, middle)) <= BODY_BUDGET else (low, middle - 1)
     return render(0, short, low), True
 
-
-def fingerprints_in(bodies: Iterable[str | None]) -> frozenset[str]:
-    """The fingerprints marked in comments we wrote."""
-    return frozenset(fp for fp in map(fingerprint_in, bodies) if fp)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_review.pr_summary import decode_state
+from qwen_review.pr_state import decode_state
 from tests.clirun import Result, run_cli
 from tests.fakes.github_server import TOKEN, FakeGitHub
 from tests.fakes.model_server import ModelServer, RecordedRequest, Reply

@@ -22,7 +22,7 @@ from qwen_review.github import (
     store_repository_secret,
 )
 from qwen_review.pr_diff import PRFile, commentable_lines_from_patches
-from qwen_review.pr_summary import decode_state, fingerprint_in
+from qwen_review.pr_state import decode_state, fingerprint_in
 from qwen_review.review import Finding
 from tests.fakes.github_server import BOT_LOGIN, TOKEN, FakeGitHub, files_from_git_diff
 from tests.fakes.github_server import github_server_fixture as github_server_fixture  # the `github_server` fixture

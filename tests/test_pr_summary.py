@@ -11,14 +11,18 @@ import pytest
 
 from qwen_review.anchor import fingerprint
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
-from qwen_review.pr_summary import (
-    BODY_BUDGET,
+from qwen_review.pr_state import (
     STATE_BUDGET,
     SummaryState,
     decode_state,
-    default_environment,
     encode_state,
     fingerprint_in,
+    review_run_in,
+    safe_id,
+)
+from qwen_review.pr_summary import (
+    BODY_BUDGET,
+    default_environment,
     fingerprint_of,
     inline_comment,
     listed_from,
@@ -26,8 +30,6 @@ from qwen_review.pr_summary import (
     plan_publication,
     render_summary,
     review_body,
-    review_run_in,
-    safe_id,
 )
 from qwen_review.review import Finding, severity_rank
 from tests.fakes.github_server import commentable_lines, files_from_git_diff
