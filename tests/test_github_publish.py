@@ -11,16 +11,14 @@ import pytest
 
 from qwen_review.errors import PublishError
 from qwen_review.github import (
-    GitHubClient,
     PublishResult,
-    RetryPolicy,
-    connect,
     fetch_pull_files,
     get_pull_request,
     publish_review,
     read_previous_review,
     store_repository_secret,
 )
+from qwen_review.github_client import GitHubClient, RetryPolicy, connect
 from qwen_review.pr_diff import PRFile, commentable_lines_from_patches
 from qwen_review.pr_state import decode_state, fingerprint_in
 from qwen_review.review import Finding

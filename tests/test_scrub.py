@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qwen_review.github import connect
+from qwen_review.github_client import connect
 from qwen_review.pr_event import runner_env
 from qwen_review.providers.oauth_http import server_message
 from qwen_review.scrub import REDACTED, scrub
