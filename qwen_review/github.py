@@ -12,9 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from qwen_review.github_client import GitHubClient as GitHubClient  # pr.py and pr_source.py import it from here
-from qwen_review.github_client import GitHubRejected, call
-from qwen_review.github_client import connect as connect  # pr.py and providers/qwen_oauth.py import it from here
+from qwen_review.github_client import GitHubClient, GitHubRejected, call
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
 from qwen_review.pr_state import SummaryState, decode_state, fingerprints_in, is_summary, review_run_in, safe_id
 from qwen_review.pr_summary import InlineComment, next_state, plan_publication, render_summary, review_body

@@ -18,13 +18,14 @@ from qwen_review import output
 from qwen_review.errors import EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
 from qwen_review.pr_actions import annotate, append_step_summary, write_outputs
 from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
-from qwen_review.pr_summary import SummaryState
+from qwen_review.pr_state import SummaryState
 
 if TYPE_CHECKING:
     import jinja2
 
     from qwen_review.config import Settings
-    from qwen_review.github import GitHubClient, PublishResult
+    from qwen_review.github import PublishResult
+    from qwen_review.github_client import GitHubClient
     from qwen_review.pr_source import ReviewSource
     from qwen_review.review import Review
 
@@ -126,7 +127,7 @@ def _has_provider(flags: dict[str, Any]) -> bool:
 
 def _connect(runner: RunnerEnv, *, dry_run: bool) -> GitHubClient | None:
     """The API client; a dry run without a token reads nothing from GitHub instead of failing."""
-    from qwen_review.github import connect
+    from qwen_review.github_client import connect
 
     if not runner.token and dry_run:
         output.notice("dry run without GITHUB_TOKEN: the pull request's earlier review is not read")

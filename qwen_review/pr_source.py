@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pygit2
 
     from qwen_review.engine import ReviewPlan
-    from qwen_review.github import GitHubClient
+    from qwen_review.github_client import GitHubClient
     from qwen_review.pr_diff import PRFile
     from qwen_review.target import Target
 

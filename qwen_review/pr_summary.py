@@ -19,15 +19,15 @@ from qwen_review.pr_diff import FileLines
 from qwen_review.pr_state import (
     SUMMARY_MARKER,
     ListedFinding,
+    SummaryState,
     encode_state,
     fingerprint_marker,
     review_marker,
     safe_id,
     safe_text,
 )
-from qwen_review.pr_state import SummaryState as SummaryState  # pr.py imports it from here
 from qwen_review.report.markdown import code_span, fence, neutralize
-from qwen_review.review import Finding, severity_rank
+from qwen_review.review import Finding, line_span, severity_rank
 
 if TYPE_CHECKING:
     import jinja2
@@ -157,9 +157,9 @@ def default_environment() -> jinja2.Environment:
 
 
 def _location(entry: ListedFinding) -> str:
-    if entry.line is None:
+    span = line_span(entry.line, entry.end_line)
+    if span is None:
         return code_span(entry.path)
-    span = f"{entry.line}-{entry.end_line}" if entry.end_line and entry.end_line > entry.line else str(entry.line)
     return code_span(f"{entry.path}:{span}") + (" (old side)" if entry.side == "LEFT" else "")
 
 

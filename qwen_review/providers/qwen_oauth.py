@@ -157,7 +157,8 @@ def rotation_handler(*, variable: str, env: Mapping[str, str], warn: Warn) -> Ca
             return
         value = fresh.refresh_token if variable == "QWEN_OAUTH_REFRESH_TOKEN" else fresh.to_json()
         # Imported here: only a run whose refresh token rotated in CI talks to GitHub from this module.
-        from qwen_review.github import connect, store_repository_secret
+        from qwen_review.github import store_repository_secret
+        from qwen_review.github_client import connect
 
         try:
             with connect(token=secrets_token, api_url=env.get("GITHUB_API_URL"), timeout=15) as client:
