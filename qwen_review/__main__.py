@@ -1,3 +1,3 @@
-from qwen_review.cli import main
+from qwen_review.cli import run
 
-raise SystemExit(main())
+run()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from qwen_review import __version__, output
 from qwen_review.envfiles import load_for_this_process
@@ -161,6 +163,24 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     if first in COMMANDS or first in ("-h", "--help", "--version"):
         return argv
     return ["review", *argv]
+
+
+def run() -> NoReturn:
+    """The console script (and `python -m qwen_review`): `main()`, then leave.
+
+    After Ctrl-C, a model call still in flight sits in a worker thread that the interpreter
+    would join at exit, waiting for the answer (up to the request timeout); a second Ctrl-C
+    there prints a traceback. Nothing that thread could still do is wanted, so the process
+    leaves at once instead, with its output flushed.
+    """
+    code = main()
+    if code == EXIT_INTERRUPTED and any(t.is_alive() and not t.daemon and t is not threading.main_thread()
+                                        for t in threading.enumerate()):
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

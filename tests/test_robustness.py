@@ -8,6 +8,8 @@ import random
 import re
 import signal
 import string
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -245,3 +247,33 @@ def test_a_secret_in_a_deleted_file_never_reaches_a_report(repo: GitRepo, model_
     report = run_cli(repo.path, "HEAD~1", "-f", "json", capsys=capsys, env=env).json()  # the model finds nothing now
     local = [f for f in report["findings"] if f["path"] == "settings.py" and f["category"] == "security"]
     assert [(f["line"], f["side"]) for f in local] == [(2, "LEFT")]
+
+
+def test_ctrl_c_on_the_command_line_leaves_at_once_while_a_model_call_is_in_flight(
+        repo: GitRepo, model_server: ModelServer) -> None:
+    repo.write("app.py", "print('hello')\n")
+    repo.commit("base")
+    repo.write("app.py", "print('hello, world')\n")
+    repo.commit("change")
+    model_server.fallback = Reply(delay=30)  # the model takes its time
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-key-for-the-fake-server",
+           "OPENAI_BASE_URL": model_server.base_url, "OPENAI_MODEL": "qwen-test"}
+    proc = subprocess.Popen([sys.executable, "-m", "qwen_review", "HEAD~1", "--no-cache"], cwd=repo.path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not model_server.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert model_server.requests, "the model call never started"
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=25)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130
+    assert elapsed < 5  # not the 30 s the answer would take
+    assert err.strip().splitlines()[-1] == "qwen-review: error: interrupted"
+    assert out == ""  # no report, not half of one
+    assert "Traceback" not in err and "Exception ignored" not in err
