@@ -11,10 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_review.errors import ConfigError
-from qwen_review.review import Severity
 
 CONFIG_FILE = ".qwen-review.toml"
-FailOn = Literal["none"] | Severity
+FailOn = Literal["none", "info", "low", "medium", "high", "critical"]  # "none" + review.Severity, one Literal for one readable error
 
 
 class Settings(BaseModel):
@@ -146,4 +145,7 @@ def _describe(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         known = ", ".join(sorted(Settings.model_fields))
         return f"unknown key {key!r} (known keys: {known})"
-    return f"key {key!r}: {error['msg']}"
+    given = error.get("input")
+    # The value itself helps spot a typo; long text (instructions) and structures are left out.
+    shown = isinstance(given, int | float | str) and len(str(given)) <= 40
+    return f"key {key!r}: {error['msg']}" + (f" (got {given!r})" if shown else "")

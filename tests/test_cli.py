@@ -126,6 +126,11 @@ def test_bad_values_name_the_layer_they_came_from(repo: GitRepo, capsys: pytest.
     env = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys, env={"QWEN_REVIEW_TIMEOUT": "soon"})
     assert env.code == 2
     assert "environment variable QWEN_REVIEW_TIMEOUT" in env.err
+    repo.write(".qwen-review.toml", 'fail_on = "hihg"\n')
+    typo = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys)
+    assert typo.code == 2
+    assert typo.err.endswith("key 'fail_on': Input should be 'none', 'info', 'low', 'medium', 'high' "
+                             "or 'critical' (got 'hihg')\n")
     repo.write(".qwen-review.toml", b'language = "\xff"\n')
     binary = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys)
     assert binary.code == 2
