@@ -17,10 +17,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from qwen_review import __version__
-from qwen_review.errors import PublishError
+from qwen_review.errors import EXIT_USAGE, PublishError
 from qwen_review.scrub import scrub
 
 DEFAULT_API_URL = "https://api.github.com"
+TOKEN_HINT = "check GITHUB_TOKEN / the github-token input"
+PERMISSION_HINT = ("give the workflow `permissions: pull-requests: write` (a personal or app token needs "
+                   "\"Pull requests: write\" on the repository)")
+# GitHub's words in a 403 for a token that lacks a permission (an Actions or App token, a fine-grained
+# token; admin-only endpoints such as secrets), as opposed to a rate limit or a locked conversation.
+_PERMISSION_MESSAGES = ("resource not accessible by", "must have admin rights")
 T = TypeVar("T")
 
 
@@ -42,6 +48,16 @@ class GitHubRejected(PublishError):
     def __init__(self, message: str, *, status: int | None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+
+
+class GitHubTokenError(GitHubRejected):
+    """The GitHub token is missing, rejected (401) or lacks a permission (403): a configuration error, exit 2.
+
+    Still a PublishError, so whoever handles GitHub's refusals (the fork notice, the rotated-token
+    warning) handles these too; but `--on-error warn`, meant for failures, does not soften it.
+    """
+
+    exit_code = EXIT_USAGE
 
 
 class GitHubClient:
@@ -70,7 +86,9 @@ def connect(*, token: str, api_url: str | None = None, timeout: float = 30.0,
             retry: RetryPolicy | None = None, write_interval: float = 1.0) -> GitHubClient:
     """A client for github.com or GitHub Enterprise (`GITHUB_API_URL`; empty: github.com); no request is made yet."""
     if not token:
-        raise PublishError("No GitHub token: set GITHUB_TOKEN (the action's github-token input).")
+        raise GitHubTokenError("No GitHub token: set GITHUB_TOKEN (the action's github-token input).", status=None,
+                               hint="outside Actions, export GITHUB_TOKEN: a token that can read the pull request "
+                                    "(and write to it, unless --dry-run)")
     import github
 
     api_url = (api_url or "").strip().rstrip("/") or DEFAULT_API_URL
@@ -141,11 +159,14 @@ def _bounded(wait: float, policy: RetryPolicy, status: int, message: str) -> _Fa
 def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str | None = None) -> GitHubRejected:
     status = failure.status
     detail = f"{status} {failure.message}".strip() if status is not None else failure.message
+    if status == 401:
+        return GitHubTokenError("GitHub rejected the token (401 Bad credentials).", status=status,
+                                hint=refused_hint or TOKEN_HINT)
+    if status == 403 and any(words in failure.message.lower() for words in _PERMISSION_MESSAGES):
+        return GitHubTokenError(client.scrub(f"The GitHub token lacks the permission to {what} ({detail})."),
+                                status=status, hint=refused_hint or PERMISSION_HINT)
     if status is None:
         message, hint = f"Cannot reach GitHub at {client.api_url} to {what} ({detail}).", "check GITHUB_API_URL"
-    elif status == 401:
-        message = "GitHub rejected the token (401 Bad credentials)."
-        hint = refused_hint or "check GITHUB_TOKEN / the github-token input"
     elif status in (403, 404):
         message = f"GitHub refused to {what} ({detail})."
         hint = refused_hint or ("the workflow needs `permissions: pull-requests: write`; check GITHUB_REPOSITORY "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
 from qwen_review.errors import EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
+from qwen_review.github_client import GitHubTokenError
 from qwen_review.pr_actions import annotate, append_step_summary, write_outputs
 from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
 from qwen_review.pr_state import SummaryState
@@ -61,7 +62,8 @@ def _run(runner: RunnerEnv, *, event_path: Path | None, pr_number: int | None, f
             stack.enter_context(client)
         if pull.from_api:
             if client is None:
-                raise PublishError("a dry run given only a pull request number needs GITHUB_TOKEN to read it")
+                raise GitHubTokenError("a dry run given only a pull request number needs GITHUB_TOKEN to read it",
+                                       status=None)
             pull = _from_api(client, pull)
         if pull.fork and not dry_run and not _has_provider(flags):
             code = _skip(runner, FORK_NOTICE.format(number=pull.number), options)
@@ -167,7 +169,8 @@ def _publish(client: GitHubClient | None, pull: PullRequestRef, review: Review, 
 
 def _with_publish_failure(code: int, failure: PublishError | None, *, pull: PullRequestRef,
                           settings: Settings) -> int:
-    """Exit 3 for a publishing failure, a warning with --on-error warn, a notice for a fork's read-only token."""
+    """Exit 3 for a publishing failure (a warning with --on-error warn), exit 2 for a token that cannot write,
+    a notice for a fork's read-only token."""
     if failure is None:
         return code
     status = getattr(failure, "status", None)
@@ -177,13 +180,14 @@ def _with_publish_failure(code: int, failure: PublishError | None, *, pull: Pull
         output.notice(message)
         annotate("notice", message)
         return code
-    if settings.on_error == "warn":
+    # A token without the permission is the workflow's configuration, not a failure: --on-error warn leaves it an error.
+    if settings.on_error == "warn" and failure.exit_code == EXIT_PROVIDER:
         output.warn(f"{failure.message}; continuing because of --on-error warn")
         annotate("warning", failure.message)
         return code
     output.error(failure.message, failure.hint)
     annotate("error", failure.message)
-    return max(code, EXIT_PROVIDER)
+    return max(code, failure.exit_code)
 
 
 def _summary_text(review: Review, source: ReviewSource) -> str:

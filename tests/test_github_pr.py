@@ -185,7 +185,7 @@ def test_a_fork_whose_only_credential_is_not_the_forced_provider_gets_the_notice
 def test_a_fork_whose_token_is_read_only_ends_with_a_notice(
         world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
     world.head_repo = "someone/demo-fork"
-    world.github.fail_next("POST", REVIEWS, status=403)
+    world.github.read_only = True
     result = github(world, capsys)
     assert result.code == 0, result.err
     assert "cannot write to pull request #7" in result.err
@@ -202,6 +202,28 @@ def test_a_publishing_failure_is_exit_3_with_an_annotation_or_a_warning(
     assert "eval of untrusted input" in world.step_summary.read_text()  # the review is not lost
     warned = github(world, capsys, QWEN_REVIEW_ON_ERROR="warn")
     assert warned.code == 0 and "::warning title=qwen-review::" in warned.err
+
+
+def test_a_rejected_token_is_a_configuration_error_even_with_on_error_warn(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = github(world, capsys, "--on-error", "warn", GITHUB_TOKEN="ghp_FAKE_wrong_token_for_the_test_01")
+    assert wrong.code == 2 and "GitHub rejected the token (401 Bad credentials)" in wrong.err
+    assert "hint: check GITHUB_TOKEN" in wrong.err and world.model.requests == []
+    assert "ghp_FAKE_wrong" not in wrong.err
+
+
+def test_a_token_that_cannot_write_is_exit_2_with_the_permissions_hint(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.github.read_only = True  # a workflow without `permissions: pull-requests: write`
+    for args in ((), ("--on-error", "warn")):
+        result = github(world, capsys, *args)
+        assert result.code == 2, result.err
+        assert "lacks the permission to post the review (403 Resource not accessible by integration)" in result.err
+        assert "hint: give the workflow `permissions: pull-requests: write`" in result.err
+        assert "::error title=qwen-review::The GitHub token lacks the permission" in result.err
+        assert "warning" not in result.err
+    assert world.reviews() == [] and world.summaries() == []
+    assert "eval of untrusted input" in world.step_summary.read_text()  # the review is not lost
 
 
 def test_fail_on_sets_the_exit_code(world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
@@ -390,7 +412,7 @@ def test_dry_run_calls_no_model_and_writes_nothing(world: PullWorld, capsys: pyt
 def test_missing_token_and_bad_event_fail_with_one_line(world: PullWorld, capsys: pytest.CaptureFixture[str],
                                                          tmp_path: Path) -> None:
     no_token = github(world, capsys, GITHUB_TOKEN="")
-    assert no_token.code == 3 and "::error title=qwen-review::No GitHub token" in no_token.err
+    assert no_token.code == 2 and "::error title=qwen-review::No GitHub token" in no_token.err
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     bad = github(world, capsys, GITHUB_EVENT_PATH=str(broken))

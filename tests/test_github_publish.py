@@ -18,7 +18,7 @@ from qwen_review.github import (
     read_previous_review,
     store_repository_secret,
 )
-from qwen_review.github_client import GitHubClient, RetryPolicy, connect
+from qwen_review.github_client import GitHubClient, GitHubRejected, GitHubTokenError, RetryPolicy, connect
 from qwen_review.pr_diff import PRFile, commentable_lines_from_patches
 from qwen_review.pr_state import decode_state, fingerprint_in
 from qwen_review.review import Finding
@@ -295,17 +295,35 @@ def test_a_comment_posing_as_the_summary_is_ignored_when_the_author_is_known(
     assert [c["user"]["login"] for c in github_server.issue_comments[(REPO, 7)]] == ["mallory", BOT_LOGIN]
 
 
-def test_a_bad_token_is_a_publish_error_that_never_shows_the_token(github_server: FakeGitHub,
-                                                                   pull: PullRequest) -> None:
+def test_a_bad_or_missing_token_is_a_configuration_error_that_never_shows_the_token(
+        github_server: FakeGitHub, pull: PullRequest) -> None:
     secret = "ghp_this_token_must_never_be_printed_123"
     with connect(token=secret, api_url=github_server.base_url, write_interval=0) as wrong, \
-            pytest.raises(PublishError) as caught:
+            pytest.raises(GitHubTokenError) as caught:
         publish(wrong, pull, first_findings())
-    assert caught.value.exit_code == 3 and "401" in caught.value.message
+    assert caught.value.exit_code == 2 and "401" in caught.value.message
+    assert caught.value.hint is not None and "GITHUB_TOKEN" in caught.value.hint
     assert secret not in f"{caught.value.message} {caught.value.hint} {caught.value!r}"
     assert [r.status for r in github_server.requests] == [401]
-    with pytest.raises(PublishError, match="No GitHub token"):
+    with pytest.raises(GitHubTokenError, match="No GitHub token") as missing:
         connect(token="", api_url=github_server.base_url)
+    assert missing.value.exit_code == 2
+
+
+def test_a_token_without_write_permission_is_a_configuration_error_with_a_hint(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    github_server.read_only = True
+    with pytest.raises(GitHubTokenError) as caught:
+        publish(client, pull, first_findings())
+    assert caught.value.exit_code == 2 and caught.value.status == 403
+    assert "lacks the permission" in caught.value.message and "Resource not accessible by integration" in \
+        caught.value.message
+    assert caught.value.hint is not None and "permissions: pull-requests: write" in caught.value.hint
+    github_server.read_only = False
+    github_server.fail_next("POST", REVIEWS, status=403)  # a 403 that says nothing of permissions
+    with pytest.raises(GitHubRejected) as other:
+        publish(client, pull, first_findings())
+    assert not isinstance(other.value, GitHubTokenError) and other.value.exit_code == 3
 
 
 def test_an_unreachable_api_is_retried_then_reported(sleeps: list[float]) -> None:

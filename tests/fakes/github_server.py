@@ -154,6 +154,7 @@ class FakeGitHub(LoopbackServer):
 
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
+        self.read_only = False  # True: the token may read but not write, as without `pull-requests: write`
         self.max_per_page = 100
         self.requests: list[Recorded] = []
         self.pulls: dict[tuple[str, int], _Pull] = {}
@@ -240,6 +241,8 @@ class FakeGitHub(LoopbackServer):
                  ) -> tuple[Response, float]:
         if not authorized:
             return (401, {}, {"message": "Bad credentials", "documentation_url": _DOCS}), 0.0
+        if self.read_only and method != "GET":
+            return (403, {}, {"message": "Resource not accessible by integration", "documentation_url": _DOCS}), 0.0
         with self._lock:
             fault = next((f for f in self.faults if f.remaining > 0 and f.method == method and f.path == path), None)
             if fault is None:
