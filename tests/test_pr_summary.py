@@ -223,3 +223,28 @@ def test_custom_templates_override_defaults_and_undefined_names_fail(tmp_path: P
     with pytest.raises(jinja2.UndefinedError):
         render_summary(state=SummaryState(head_sha="h"), summary_markdown="", inline_count=0, env=env)
     assert default_environment().undefined is jinja2.StrictUndefined
+
+
+def _commonmark(text: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(text)
+
+
+def test_comments_render_in_commonmark_as_written() -> None:
+    entry = listed_from(finding(body="First paragraph.\n\n- a\n- b", suggestion="x = 1"), reason="over_cap",
+                        seen_at="h" * 40)
+    inline = _commonmark(inline_comment(entry).body)
+    assert inline.startswith("<p><strong>MEDIUM</strong> · bug · <strong>Problem</strong></p>\n<p>First paragraph.</p>")
+    assert '</ul>\n<pre><code class="language-suggestion">x = 1\n</code></pre>' in inline
+
+    quiet = listed_from(finding(fp="fp2", title="Quiet", body="", suggestion=None), reason="unanchored",
+                        seen_at="h" * 40)
+    state = SummaryState(head_sha="h" * 40, listed=(entry, quiet))
+    body, _ = render_summary(state=state, summary_markdown="No issues.", inline_count=1)
+    html = _commonmark(body)
+    assert "<h2>qwen-review</h2>\n<p>Reviewed <code>hhhhhhhhhhhh</code>: this run posted 1 new inline comment.</p>" in html
+    assert "<p>No issues.</p>\n<h3>Findings not posted inline (2)</h3>\n<ul>" in html
+    assert "<p>First paragraph.</p>\n<ul>\n<li>a</li>" in html and "<pre><code>x = 1\n</code></pre>\n</details>" in html
+    assert "<p><strong>MEDIUM</strong> <code>a.py:3</code>: Quiet <em>(not on a line of the diff)</em></p>" in html
+    assert html.count("<h2>") == 1 and html.count("<h3>") == 1

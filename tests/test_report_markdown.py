@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import jinja2
@@ -10,6 +11,7 @@ import pytest
 
 from qwen_review.diff import FileDiff, Hunk
 from qwen_review.errors import ConfigError
+from qwen_review.prompts import make_environment
 from qwen_review.report.markdown import ZWJ, code_span, fence, neutralize, render_markdown
 from qwen_review.review import FailedUnit, Finding, ProviderInfo, Request, Review, Stats
 from qwen_review.target import Target
@@ -18,13 +20,15 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def template_env(directory: Path = TEMPLATES) -> jinja2.Environment:
-    """The environment the lead builds for report templates, over the repository's `templates/`."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-    )
+    """The environment the CLI renders reports with (`make_environment`), `directory` overriding the defaults."""
+    return make_environment(jinja2.FileSystemLoader(directory))
+
+
+def commonmark(text: str) -> str:
+    """The HTML a CommonMark renderer with GitHub's tables makes of `text`."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(text)
 
 
 def sample_target() -> Target:
@@ -166,6 +170,51 @@ def test_nothing_to_review_and_no_findings() -> None:
     out = render_markdown(clean, env=template_env())
     assert "\n\nNo findings.\n" in out
     assert "Nothing to review" not in out
+
+
+def test_report_renders_in_commonmark_as_written() -> None:
+    html = commonmark(render_markdown(sample_review(), env=template_env()))
+
+    assert re.findall(r"<h\d>[^<]*", html) == [
+        "<h2>qwen-review: ", "<h3>Summary", "<h3>Findings", "<h4>", "<h5>\U0001f534 high: Wrong status code",
+        "<h5>\U0001f7e0 medium: ", "<h4>", "<h5>\U0001f535 info: Say more", "<h3>Not pinned to a line",
+        "<h5>\U0001f6d1 critical: Secret in diff", "<h5>\U0001f7e1 low: Outside the diff", "<h3>Skipped files",
+        "<h3>Failed units",
+    ]
+    assert "</h2>\n<p><strong>5 findings</strong>:" in html
+    # The location line and the body are separate paragraphs; the suggestion is a code block of its own.
+    assert "<p><code>src/app.py:11-13</code> · bug</p>\n<p>Ask @" in html
+    assert '</p>\n<pre><code class="language-suggestion">    data = request.get_json(silent=True)' in html
+    assert "<p><code>docs/a b.md:2</code> · docs</p>\n<p>A sentence could help.</p>" in html
+    assert "<td><code>assets/logo.png</code></td>\n<td>binary</td>" in html
+    assert "<li><code>lib/x.py</code>: invalid answer twice: missing 'findings'</li>" in html
+    assert "</ul>\n<hr />\n<p><sub>qwen-review " in html
+
+
+def test_a_one_line_summary_before_the_footer_stays_a_paragraph() -> None:
+    clean = sample_review(findings=[], failed_units=[], summary="No issues.", files=sample_files()[:2])
+    html = commonmark(render_markdown(clean, env=template_env()))
+
+    assert html.count("<h2>") == 1
+    assert "<h3>Summary</h3>\n<p>No issues.</p>\n<hr />\n<p><sub>" in html
+
+
+def test_dry_run_tables_render_in_commonmark() -> None:
+    requests = [Request(files=("src/app.py",), estimated_tokens=1200, messages=())]
+    review = sample_review(dry_run=True, findings=[], summary="", failed_units=[], requests=requests)
+    html = commonmark(render_markdown(review, env=template_env()))
+
+    assert "<td>1</td>\n<td><code>src/app.py</code></td>\n<td>1,200</td>" in html
+    assert html.count("<table>") == 2 and "<hr />" in html
+
+
+def test_an_unclosed_fence_in_a_body_is_closed_before_the_next_finding() -> None:
+    first = Finding(path="src/app.py", line=12, end_line=None, side="RIGHT", severity="low", category="bug",
+                    title="First", body="Try:\n```\nx = 1", anchored=True)
+    second = dataclasses.replace(first, line=13, title="Second", body="Later.")
+    html = commonmark(render_markdown(sample_review(findings=[first, second]), env=template_env()))
+
+    assert "<pre><code>x = 1\n</code></pre>\n<h5>\U0001f7e1 low: Second</h5>" in html
 
 
 def test_report_has_no_runs_of_blank_lines_outside_code() -> None:

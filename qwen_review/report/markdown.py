@@ -168,7 +168,7 @@ def _view(finding: Finding) -> FindingView:
         badge=BADGES.get(finding.severity, ""),
         category=one_line(finding.category),
         title=one_line(finding.title),
-        body=neutralize(finding.body.strip()),
+        body=neutralize(finding.body.strip()).rstrip("\n"),  # the template adds the line breaks
         location=code_span(location(finding)),
         side=finding.side,
         anchored=finding.anchored,
@@ -196,7 +196,7 @@ def context(review: Review) -> dict[str, object]:
         "counts": [
             {"severity": s, "badge": BADGES[s], "count": counts[s]} for s in reversed(SEVERITIES) if counts[s]
         ],
-        "summary": neutralize(review.summary.strip()),
+        "summary": neutralize(review.summary.strip()).rstrip("\n"),
         "files": [FileSection(code_span(path), tuple(_view(f) for f in found)) for path, found in grouped],
         "unanchored": [_view(f) for f in unanchored],
         "skipped": [{"path": _cell(f.path), "reason": f.skipped} for f in review.files if f.skipped],
