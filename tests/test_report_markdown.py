@@ -125,7 +125,7 @@ def test_unanchored_findings_skipped_files_failed_units_and_stats_are_listed() -
     assert "- `lib/x.py`: invalid answer twice: missing 'findings'" in out
     assert "model `qwen3-coder-plus`" in out
     assert "12,345 prompt + 678 completion tokens" in out
-    assert "3 model calls (1 cached)" in out
+    assert "· 2 units (1 from the cache, 1 failed) · 3 model answers ·" in out
     assert "1 secret redacted" in out
     assert "2.3 s</sub>\n" in out
 
@@ -166,10 +166,24 @@ def test_nothing_to_review_and_no_findings() -> None:
     empty = sample_review(files=[], findings=[], summary="", failed_units=[], stats=Stats())
     assert "\n\nNothing to review.\n" in render_markdown(empty, env=template_env())
 
-    clean = sample_review(findings=[], failed_units=[])
+    clean = sample_review(findings=[], failed_units=[], stats=Stats(units=2))
     out = render_markdown(clean, env=template_env())
     assert "\n\nNo findings.\n" in out
     assert "Nothing to review" not in out
+
+
+def test_failed_units_are_in_the_headline_never_no_findings() -> None:
+    failed = [FailedUnit(files=("lib/x.py",), reason="HTTP 500"), FailedUnit(files=("lib/y.py",), reason="HTTP 500")]
+    nothing = sample_review(findings=[], failed_units=failed[:1], stats=Stats(units=1, failed_units=1))
+    part = sample_review(findings=[], failed_units=failed, stats=Stats(units=5, failed_units=2))
+    found = sample_review(failed_units=failed, stats=Stats(units=5, failed_units=2))
+    outs = [render_markdown(review, env=template_env()) for review in (nothing, part, found)]
+
+    assert "`A..B`\n\n**Not reviewed**: 1 of 1 unit failed.\n\n" in outs[0]
+    assert "`A..B`\n\nNo findings in the reviewed part; **2 of 5 units could not be reviewed**.\n\n" in outs[1]
+    assert "1 info\n\n**2 of 5 units could not be reviewed.**\n\n### Summary" in outs[2]
+    assert not any("No findings." in out for out in outs)
+    assert "· 1 unit (1 failed) · 0 model answers ·" in outs[0]
 
 
 def test_report_renders_in_commonmark_as_written() -> None:

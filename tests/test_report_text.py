@@ -8,8 +8,8 @@ import pytest
 
 from qwen_review.diff import FileDiff, Hunk
 from qwen_review.report.text import excerpt, printable, render_text
-from qwen_review.review import Finding, Request, Stats
-from tests.test_report_markdown import sample_files, sample_review
+from qwen_review.review import FailedUnit, Finding, Request, Stats
+from tests.test_report_markdown import sample_files, sample_findings, sample_review
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -45,8 +45,8 @@ def test_unanchored_skipped_failed_and_stats_are_listed() -> None:
     assert "Skipped\n  assets/logo.png  binary\n  old.py           deleted\n" in out
     assert "Failed units (not reviewed)\n  lib/x.py: invalid answer twice: missing 'findings'\n" in out
     assert out.rstrip().endswith(
-        "4 files (2 reviewed) · 2 units · 3 model calls (1 cached) · 1 failed · 12,345+678 tokens"
-        " · 1 secret redacted · 2.3 s"
+        "4 files (2 reviewed) · 2 units (1 from the cache, 1 failed) · 3 model answers"
+        " · 12,345 prompt + 678 completion tokens · 1 secret redacted · 2.3 s"
     )
     assert not any(line.endswith(" ") for line in out.splitlines())
 
@@ -119,9 +119,28 @@ def test_nothing_to_review() -> None:
 
 
 def test_no_findings_is_said() -> None:
-    out = render_text(sample_review(findings=[], failed_units=[]), color=False)
+    out = render_text(sample_review(findings=[], failed_units=[], stats=Stats(units=2)), color=False)
     assert "\nNo findings.\n" in out
     assert "Not pinned" not in out
+
+
+def test_failed_units_are_in_the_headline_never_no_findings() -> None:
+    failed = [FailedUnit(files=("lib/x.py",), reason="HTTP 500"), FailedUnit(files=("lib/y.py",), reason="HTTP 500")]
+    nothing = render_text(sample_review(findings=[], failed_units=failed[:1], stats=Stats(units=1, failed_units=1)),
+                          color=False)
+    part = render_text(sample_review(findings=[], failed_units=failed, stats=Stats(units=5, failed_units=2)),
+                       color=False)
+    found = render_text(sample_review(failed_units=failed, stats=Stats(units=5, failed_units=2)), color=False)
+    only_local = render_text(sample_review(findings=sample_findings()[-1:], failed_units=failed[:1],
+                                           stats=Stats(units=1, failed_units=1)), color=False)
+
+    assert nothing.splitlines()[1] == "Not reviewed: 1 of 1 unit failed."
+    assert part.splitlines()[1] == "No findings in the reviewed part; 2 of 5 units could not be reviewed."
+    assert found.splitlines()[1:3] == ["5 findings: 1 critical, 1 high, 1 medium, 1 low, 1 info",
+                                       "2 of 5 units could not be reviewed."]
+    assert only_local.splitlines()[1:3] == ["1 finding: 1 critical", "Not reviewed: 1 of 1 unit failed."]
+    assert not any("No findings." in out for out in (nothing, part, found, only_local))
+    assert "1 unit (1 failed) · 0 model answers ·" in nothing
 
 
 def test_printable_escapes_controls_but_keeps_text() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qwen_review import __version__
-from qwen_review.review import SEVERITIES, Finding, Review, line_span, severity_first, severity_rank
+from qwen_review.review import SEVERITIES, Finding, Review, Stats, line_span, severity_first, severity_rank
 
 if TYPE_CHECKING:
     import jinja2
@@ -151,6 +151,33 @@ def nothing_to_review(review: Review) -> bool:
     return not (review.findings or review.failed_units or review.requests or any(f.reviewable for f in review.files))
 
 
+def unit_coverage(review: Review) -> tuple[int, int]:
+    """(units that got no valid answer, all units): when the first is not 0, part of the change went unreviewed."""
+    failed = max(review.stats.failed_units, len(review.failed_units))
+    return failed, max(review.stats.units, failed)
+
+
+def stats_line(stats: Stats) -> str:
+    """The counts every report ends with.
+
+    `llm_calls` counts the answers the model gave (a repair round included); a request that was
+    retried and never answered is not one, so the line says "answers", and a failed unit's reason
+    says how many attempts it took.
+    """
+    units = [f"{stats.cached_units} from the cache"] if stats.cached_units else []
+    units += [f"{stats.failed_units} failed"] if stats.failed_units else []
+    parts = [
+        f"{stats.files} file{'' if stats.files == 1 else 's'} ({stats.files_reviewed} reviewed)",
+        f"{stats.units} unit{'' if stats.units == 1 else 's'}" + (f" ({', '.join(units)})" if units else ""),
+        f"{stats.llm_calls} model answer{'' if stats.llm_calls == 1 else 's'}",
+        f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} completion tokens",
+    ]
+    if stats.redactions:
+        parts.append(f"{stats.redactions} secret{'' if stats.redactions == 1 else 's'} redacted")
+    parts.append(f"{stats.duration_s:.1f} s")
+    return " · ".join(parts)
+
+
 def location(finding: Finding) -> str:
     """`path:12`, `path:12-14`, or just `path` when there is no line."""
     span = line_span(finding.line, finding.end_line)
@@ -180,6 +207,7 @@ def _view(finding: Finding) -> FindingView:
 def context(review: Review) -> dict[str, object]:
     """Everything `report.md.j2` may use (documented at the top of the template)."""
     grouped, unanchored = group_findings(review)
+    failed_units, units = unit_coverage(review)
     counts = {severity: 0 for severity in SEVERITIES}
     for finding in review.findings:
         counts[finding.severity] = counts.get(finding.severity, 0) + 1
@@ -192,6 +220,8 @@ def context(review: Review) -> dict[str, object]:
         "dry_run": review.dry_run,
         "nothing_to_review": nothing_to_review(review),
         "total": len(review.findings),
+        "units_failed": failed_units,
+        "units_total": units,
         "highest": review.highest_severity(),
         "counts": [
             {"severity": s, "badge": BADGES[s], "count": counts[s]} for s in reversed(SEVERITIES) if counts[s]
@@ -210,6 +240,7 @@ def context(review: Review) -> dict[str, object]:
         ],
         "estimated_tokens": sum(r.estimated_tokens for r in review.requests),
         "stats": review.stats,
+        "stats_line": stats_line(review.stats),
     }
 
 

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from qwen_review.diff import DiffLine, FileDiff
-from qwen_review.report.markdown import group_findings, location, nothing_to_review
+from qwen_review.report.markdown import group_findings, location, nothing_to_review, stats_line, unit_coverage
 from qwen_review.review import SEVERITIES, Finding, Review, line_span
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def _blocks(review: Review) -> list[RenderableType]:
         for unit in review.failed_units:
             blocks.append(Text(f"  {printable(', '.join(unit.files))}: {printable(unit.reason)}"))
     if not nothing_to_review(review):
-        blocks.append(Text("\n" + _stats_line(review), style="dim"))
+        blocks.append(Text("\n" + stats_line(review.stats), style="dim"))
     return blocks
 
 
@@ -113,18 +113,26 @@ def _headline(review: Review) -> Text:
         line.append("Dry run: no model was called.", style="bold")
         if review.findings:
             line.append("\n")
-    if not review.findings:
-        if not review.dry_run:
-            line.append("No findings.", style="green")
+    if review.dry_run and not review.findings:
         return line
-    counts = [(s, sum(f.severity == s for f in review.findings)) for s in reversed(SEVERITIES)]
     total = len(review.findings)
-    line.append(f"{total} finding{'' if total == 1 else 's'}: ")
-    shown = [(s, n) for s, n in counts if n]
-    for index, (severity, count) in enumerate(shown):
-        line.append(f"{count} {severity}", style=SEVERITY_STYLES[severity])
-        if index < len(shown) - 1:
-            line.append(", ")
+    if total:
+        line.append(f"{total} finding{'' if total == 1 else 's'}: ")
+        shown = [(s, n) for s in reversed(SEVERITIES) if (n := sum(f.severity == s for f in review.findings))]
+        for index, (severity, count) in enumerate(shown):
+            line.append(f"{count} {severity}", style=SEVERITY_STYLES[severity])
+            if index < len(shown) - 1:
+                line.append(", ")
+    # Never "No findings." for a change the model did not (fully) see: a clean line must mean clean.
+    failed, units = unit_coverage(review)
+    if failed >= units > 0:
+        line.append(("\n" if total else "") + f"Not reviewed: {failed} of {units} unit{'' if units == 1 else 's'} failed.",
+                    style="bold red")
+    elif failed:
+        note = f"{failed} of {units} units could not be reviewed."
+        line.append(f"\n{note}" if total else f"No findings in the reviewed part; {note}", style="yellow")
+    elif not total:
+        line.append("No findings.", style="green")
     return line
 
 
@@ -206,20 +214,3 @@ def _dry_run(review: Review) -> list[RenderableType]:
         files = printable(", ".join(request.files))
         lines.append(f"\n  {index}. {files} (~{request.estimated_tokens:,} tokens)", style="dim")
     return [Text(""), table, Text(""), lines]
-
-
-def _stats_line(review: Review) -> str:
-    s = review.stats
-    parts = [
-        f"{s.files} file{'' if s.files == 1 else 's'} ({s.files_reviewed} reviewed)",
-        f"{s.units} unit{'' if s.units == 1 else 's'}",
-        f"{s.llm_calls} model call{'' if s.llm_calls == 1 else 's'}" + (f" ({s.cached_units} cached)" if s.cached_units else ""),
-    ]
-    if s.failed_units:
-        parts.append(f"{s.failed_units} failed")
-    parts.append(f"{s.prompt_tokens:,}+{s.completion_tokens:,} tokens")
-    if s.redactions:
-        parts.append(f"{s.redactions} secret{'' if s.redactions == 1 else 's'} redacted")
-    parts.append(f"{s.duration_s:.1f} s")
-    return " · ".join(parts)
-
