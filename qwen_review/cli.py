@@ -134,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="do everything except call the model; the report shows exactly what would be sent")
-    parser.add_argument("-f", "--format", choices=FORMATS, default="text", help="report format (default: text)")
-    parser.add_argument("-o", "--output", type=Path, metavar="PATH", help="write the report to PATH instead of stdout")
+    parser.add_argument("-f", "--format", choices=FORMATS,
+                        help="report format (default: from the extension of -o: .json, .sarif, .md; else text)")
+    parser.add_argument("-o", "--output", type=Path, metavar="PATH",
+                        help="write the report to PATH instead of stdout (missing directories are created)")
     parser.add_argument("--fail-on", choices=LEVELS, help="exit 1 when a finding is at or above LEVEL (default: none)")
     parser.add_argument("--on-error", choices=("fail", "warn"),
                         help="what a provider failure does: fail (exit 3, default) or warn (warning, exit 0)")
@@ -193,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
     output.setup_logging(verbosity)
     try:
+        if hasattr(args, "format"):
+            args.format = args.format or output.format_for(args.output)
+            if args.output is not None:  # before any model call: a path that cannot be written fails now
+                args.output = output.prepare_output_path(args.output)
         return _dispatch(args)
     except QwenReviewError as exc:
         output.error(exc.message, exc.hint)

@@ -272,6 +272,8 @@ def deliver(review: Review, settings: Settings | None, *, fmt: str, output_path:
             output.write_file_atomic(output_path, text)
         except OSError as exc:
             raise UsageError(f"cannot write the report to {output_path}: {exc.strerror or exc}") from exc
+        count = len(review.findings)
+        output.status(f"wrote the {fmt} report to {output_path} ({count} finding{'s' * (count != 1)})")
     else:
         output.write_stdout(text)
     if settings is None:

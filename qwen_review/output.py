@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from qwen_review.errors import UsageError
+
 log = logging.getLogger("qwen_review")
 
 
@@ -55,6 +57,36 @@ def write_stdout(text: str) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+_FORMAT_OF_SUFFIX = {".json": "json", ".sarif": "sarif", ".md": "markdown", ".markdown": "markdown"}
+
+
+def format_for(path: Path | None) -> str:
+    """The report format a file name asks for (`report.sarif`: sarif); text for anything else."""
+    return "text" if path is None else _FORMAT_OF_SUFFIX.get(path.suffix.lower(), "text")
+
+
+def prepare_output_path(path: Path) -> Path:
+    """Check, before any work, that a report can be written at `path`; create its missing directories."""
+    path = path.expanduser()
+    if path.is_dir():
+        raise UsageError(f"cannot write the report to {path}: it is a directory", hint="give a file name")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"cannot write the report to {path}: {path.parent} is not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {path}: {exc.strerror or exc}") from exc
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write the report to {path}: permission denied")
+    return path
+
+
+def status(message: str) -> None:
+    """A line about what was done (a report written), left out with -q."""
+    if log.isEnabledFor(logging.WARNING):
+        notice(message)
 
 
 def write_file_atomic(path: Path, text: str) -> None:

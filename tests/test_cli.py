@@ -10,6 +10,7 @@ import pytest
 
 from qwen_review import __version__
 from tests.clirun import run_cli
+from tests.fakes.model_server import ModelServer
 from tests.gitrepo import GitRepo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,17 +53,41 @@ def test_output_file_is_written_whole(repo: GitRepo, capsys: pytest.CaptureFixtu
     result = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "-o", str(target), capsys=capsys)
     assert result.code == 0
     assert result.out == ""
+    assert result.err == f"qwen-review: wrote the json report to {target} (0 findings)\n"
     assert '"schema":"qwen-review/report@1"' in target.read_text()
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+    quiet = run_cli(repo.path, "HEAD~1", "--dry-run", "-q", "-o", str(target), capsys=capsys)
+    assert (quiet.code, quiet.err) == (0, "")
 
 
-def test_unwritable_output_is_a_one_line_error(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_output_file_name_picks_the_format_and_missing_directories_are_made(
+        repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
     _changed(repo)
-    result = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "-o", str(repo.path / "missing" / "r.json"),
-                     capsys=capsys)
-    assert result.code == 2
-    assert "cannot write the report" in result.err
-    assert "Traceback" not in result.err
+    reports = repo.path / "build" / "reports"
+    for name, start in (("r.sarif", '{\n  "$schema"'), ("r.JSON", '{"schema"'), ("r.md", "## qwen-review"),
+                        ("r.txt", "")):
+        result = run_cli(repo.path, "HEAD~1", "--dry-run", "-o", str(reports / name), capsys=capsys)
+        assert result.code == 0, result.err
+        assert (reports / name).read_text().startswith(start), name
+    assert "qwen-review" not in (reports / "r.txt").read_text()[:1]  # the text report, not another format
+    explicit = run_cli(repo.path, "HEAD~1", "--dry-run", "-f", "json", "-o", str(reports / "r.md"), capsys=capsys)
+    assert explicit.code == 0
+    assert (reports / "r.md").read_text().startswith('{"schema"')  # -f wins over the name
+
+
+def test_an_unwritable_output_fails_before_any_model_call(repo: GitRepo, capsys: pytest.CaptureFixture[str],
+                                                          model_server: ModelServer) -> None:
+    _changed(repo)
+    env = {"OPENAI_API_KEY": "sk-test-key", "OPENAI_BASE_URL": model_server.base_url, "OPENAI_MODEL": "m"}
+    (repo.path / "reports").mkdir()
+    for target, cause in ((repo.path / "reports", "it is a directory"),
+                          (repo.path / "a.py" / "r.json", f"{repo.path / 'a.py'} is not a directory"),
+                          (repo.path / "a.py" / "deeper" / "r.json", "Not a directory")):
+        result = run_cli(repo.path, "HEAD~1", "--no-cache", "-o", str(target), capsys=capsys, env=env)
+        assert result.code == 2
+        assert result.err.splitlines()[0] == f"qwen-review: error: cannot write the report to {target}: {cause}"
+        assert "Traceback" not in result.err
+    assert model_server.requests == []
 
 
 def test_python_dash_m_entry_point(repo: GitRepo) -> None:
