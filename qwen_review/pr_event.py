@@ -70,12 +70,12 @@ def runner_env(env: Mapping[str, str]) -> RunnerEnv:
         login=env.get("QWEN_REVIEW_GITHUB_LOGIN", "").strip() or None)
 
 
-def read_payload(event_path: Path | None, env: Mapping[str, str]) -> dict[str, Any]:
-    """The event JSON (`--event-path`, else GITHUB_EVENT_PATH); empty when neither is given."""
+def read_payload(event_path: Path | None, env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The event JSON (`--event-path`, else GITHUB_EVENT_PATH); None when neither is given."""
     if event_path is None:
         value = env.get("GITHUB_EVENT_PATH", "").strip()
         if not value:
-            return {}
+            return None
         event_path = Path(value)
     try:
         payload = json.loads(event_path.read_text(encoding="utf-8"))
@@ -88,8 +88,19 @@ def read_payload(event_path: Path | None, env: Mapping[str, str]) -> dict[str, A
     return payload
 
 
-def pull_request_of(runner: RunnerEnv, payload: Mapping[str, Any], *, pr_number: int | None) -> PullRequestRef | Skip:
-    """The pull request an event is about, or why this event is not reviewed."""
+def pull_request_of(runner: RunnerEnv, payload: Mapping[str, Any] | None, *,
+                    pr_number: int | None) -> PullRequestRef | Skip:
+    """The pull request an event is about, or why this event is not reviewed.
+
+    `payload` None: no event file at all, so not a run inside Actions (which always gives one); only
+    `--pr N` can say what to review then. An event Actions names but this command does not review is a
+    Skip (exit 0), so a workflow triggered by more events than pull requests stays green.
+    """
+    if payload is None and pr_number is None:
+        raise UsageError("no pull-request event: run inside GitHub Actions or pass --event-path FILE",
+                         hint="or pass --pr N (with GITHUB_REPOSITORY=owner/name) to review a pull request by "
+                              "its number")
+    payload = payload or {}
     name = runner.event_name or ("pull_request" if isinstance(payload.get("pull_request"), dict) else "")
     repository = runner.repository or _text(_dig(payload, "repository", "full_name"))
     if pr_number is not None or name == "workflow_dispatch":
@@ -100,9 +111,11 @@ def pull_request_of(runner: RunnerEnv, payload: Mapping[str, Any], *, pr_number:
                              f"an input named {inputs}")
         return PullRequestRef(_need_repository(repository), number, None, None, draft=False, fork=False,
                               from_api=True)
+    if not name:  # Actions always names the event: this is a run by hand with some other file
+        raise UsageError("no pull-request event: the event file has no pull_request object and "
+                         "GITHUB_EVENT_NAME is not set", hint="pass the event file of a pull_request event")
     if name not in PR_EVENTS:
-        shown = name or "unknown (GITHUB_EVENT_NAME is not set)"
-        return Skip(f"event {shown} is not reviewed: qwen-review github reviews pull_request, "
+        return Skip(f"event {name} is not reviewed: qwen-review github reviews pull_request, "
                     "pull_request_target and workflow_dispatch (with a pull request number)")
     action = _text(payload.get("action"))
     if action and action not in REVIEWED_ACTIONS:

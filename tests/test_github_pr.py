@@ -372,6 +372,18 @@ def test_unsupported_events_and_actions_exit_0_with_a_notice(
     assert expected in world.step_summary.read_text()
 
 
+def test_a_run_by_hand_without_an_event_is_a_usage_error(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    result = github(world, capsys, GITHUB_EVENT_PATH="", GITHUB_EVENT_NAME="")
+    assert result.code == 2
+    assert "error: no pull-request event: run inside GitHub Actions or pass --event-path FILE" in result.err
+    assert "unknown" not in result.err and not world.step_summary.exists()
+    assert world.github.requests == [] and world.model.requests == []
+    by_number = github(world, capsys, "--pr", str(NUMBER), GITHUB_EVENT_PATH="", GITHUB_EVENT_NAME="")
+    assert by_number.code == 0, by_number.err
+    assert len(world.reviews()) == 1 and len(world.model.requests) == 1
+
+
 def test_pull_request_target_and_workflow_dispatch_are_reviewed(
         world: PullWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = github(world, capsys, GITHUB_EVENT_NAME="pull_request_target")

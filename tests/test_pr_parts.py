@@ -68,10 +68,22 @@ def test_other_events_are_skipped_and_broken_ones_refused(tmp_path: Path) -> Non
     path.write_text(json.dumps([1]))
     with pytest.raises(UsageError, match="does not hold a JSON object"):
         read_payload(path, {})
-    assert read_payload(None, {}) == {}
+    assert read_payload(None, {}) is None
     # without GITHUB_EVENT_NAME an event file holding a pull_request is taken for one
     unnamed = pull_request_of(runner_env({"GITHUB_REPOSITORY": "o/r"}), event(), pr_number=None)
     assert isinstance(unnamed, PullRequestRef)
+
+
+def test_no_event_at_all_is_a_usage_error_unless_a_number_is_given() -> None:
+    by_hand = runner_env({"GITHUB_REPOSITORY": "o/r"})
+    with pytest.raises(UsageError, match="no pull-request event: run inside GitHub Actions or pass --event-path"):
+        pull_request_of(by_hand, None, pr_number=None)
+    with pytest.raises(UsageError, match="no pull-request event: run inside GitHub Actions"):
+        pull_request_of(runner_env({"GITHUB_EVENT_NAME": "pull_request"}), None, pr_number=None)
+    with pytest.raises(UsageError, match="no pull_request object and GITHUB_EVENT_NAME is not set"):
+        pull_request_of(by_hand, {"ref": "refs/heads/main"}, pr_number=None)
+    by_number = pull_request_of(by_hand, None, pr_number=9)
+    assert isinstance(by_number, PullRequestRef) and (by_number.number, by_number.from_api) == (9, True)
 
 
 def test_outputs_survive_line_breaks_and_annotations_escape_them(tmp_path: Path) -> None:
