@@ -14,6 +14,7 @@ from qwen_review import output
 from qwen_review.diff import is_unchanged
 from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, EXIT_PROVIDER, ProviderError, UsageError
 from qwen_review.review import FailedUnit, Finding, ProviderInfo, Request, Review, severity_first, severity_rank
+from qwen_review.scrub import public_url
 from qwen_review.target import Target, open_repository, resolve
 
 if TYPE_CHECKING:
@@ -153,8 +154,9 @@ def _ask(review: Review, requests: list[Request], settings: Settings, *, use_cac
         review.failed_units = [FailedUnit(r.files, exc.message, "provider") for r in requests]
         review.stats.files_reviewed = 0
         return []
-    review.provider = ProviderInfo(kind=provider.kind, model=provider.model, base_url=provider.base_url)
-    output.log.info("reviewing %d unit(s) with %s at %s", len(requests), provider.model, provider.base_url)
+    shown_url = public_url(provider.base_url)
+    review.provider = ProviderInfo(kind=provider.kind, model=provider.model, base_url=shown_url)
+    output.log.info("reviewing %d unit(s) with %s at %s", len(requests), provider.model, shown_url)
     cache = AnswerCache() if use_cache and settings.cache else None
     # Qwen Code's OAuth requests name their auth type; DashScope routes them by it.
     headers = {"X-DashScope-AuthType": "qwen-oauth"} if provider.kind == "qwen-oauth" else {}

@@ -112,3 +112,25 @@ def test_qwen_code_login_file(changed: GitRepo, model_server: ModelServer, oauth
     assert stored["refresh_token"] in oauth.issued_refresh_tokens
     assert_clean(texts, {refresh, "expired-access-token", *oauth.issued_access_tokens,
                          *oauth.issued_refresh_tokens}, caplog)
+
+
+def test_a_password_in_the_base_url(changed: GitRepo, model_server: ModelServer, capsys: pytest.CaptureFixture[str],
+                                    caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    # A gateway that takes its credentials in the URL; reports and logs show the URL without them.
+    caplog.set_level(logging.DEBUG)
+    model_server.fallback = Reply(text=ANSWER)
+    password = "gw-pass-0003-leakcheck"
+    base_url = model_server.base_url.replace("http://", f"http://gateway-user:{password}@")
+    texts = runs(changed, capsys, {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": base_url}, tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["provider"]["base_url"] == model_server.base_url
+    model_server.fallback = Reply(status=500, body={"error": {"message": f"upstream {base_url} failed"}})
+    failed = run_cli(changed.path, "HEAD~1", "-vv", "--no-cache", capsys=capsys,
+                     env={"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": base_url, "QWEN_REVIEW_TIMEOUT": "3"})
+    assert failed.code == 3
+    # The HTTP library's own debug log (not shown by -vv, which shows qwen-review's) names the URL
+    # it was given; what qwen-review logs, prints and writes must not.
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("qwen_review"))
+    for text in [*texts, failed.out, failed.err, ours]:
+        assert password not in text and API_KEY not in text
+    assert "Bad" in texts[2]  # the JSON report: the run really reviewed something

@@ -95,6 +95,7 @@ class ChatClient:
         self._key = api_key
         self._secrets: set[str] = set()  # every key this client has held, scrubbed from messages
         self._remember_secret(api_key)
+        self._remember_secret(urlsplit(base_url).password)  # a gateway password in the URL
         self._generation = 0  # bumped by each refresh, so concurrent 401s refresh only once
         self._json_mode_supported = True
         self._permanent: ModelCallError | ModelAuthError | None = None
@@ -218,8 +219,8 @@ class ChatClient:
             self._remember_secret(new_key)
             self._generation += 1
 
-    def _remember_secret(self, key: str) -> None:
-        if len(key) >= 4:  # scrubbing a 1-3 character placeholder ("x") would garble every message
+    def _remember_secret(self, key: str | None) -> None:
+        if key and len(key) >= 4:  # scrubbing a 1-3 character placeholder ("x") would garble every message
             with self._lock:
                 self._secrets.add(key)
 
