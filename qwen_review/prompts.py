@@ -208,8 +208,18 @@ def render_template(env: jinja2.Environment, name: str, **values: object) -> str
 
 def render_summary(env: jinja2.Environment, *, summaries: Sequence[str], findings_count: int,
                    files_reviewed: int, units: int, failed_units: int) -> str:
+    """The review summary from the unit summaries: each text once, in first-seen order, and with
+    several units none that says nothing ("No issues.", "LGTM"), which 64 units would repeat 64 times."""
+    says_nothing = {"no issues", "no issues found", "no issue found", "no problems found", "no findings",
+                    "lgtm", "looks good", "looks good to me", "nothing to report", "none"}
+    kept: dict[str, str] = {}  # whitespace and case aside, the same text is the same summary
+    for summary in summaries:
+        text = summary.strip()
+        key = " ".join(text.split()).casefold()
+        if text and not (units > 1 and key.rstrip(".!") in says_nothing):
+            kept.setdefault(key, text)
     text = render_template(
-        env, "summary.md.j2", summaries=[s.strip() for s in summaries if s.strip()],
+        env, "summary.md.j2", summaries=list(kept.values()),
         findings_count=findings_count, files_reviewed=files_reviewed, units=units, failed_units=failed_units,
     )
     return text.strip()
