@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Mapping
@@ -16,7 +17,13 @@ def escape_data(text: str) -> str:
 
 
 def annotate(level: str, message: str, *, title: str = "qwen-review") -> None:
-    """`::error::` / `::warning::` / `::notice::` on stderr (the runner reads both streams; stdout holds the report)."""
+    """`::error::` / `::warning::` / `::notice::` on stderr (the runner reads both streams; stdout holds the report).
+
+    Only inside GitHub Actions (`GITHUB_ACTIONS=true`): in a terminal the workflow command would be
+    a second copy of the `qwen-review: error: ...` line that every message gets anyway.
+    """
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
     title_value = escape_data(title).replace(":", "%3A").replace(",", "%2C")
     sys.stderr.write(f"::{level} title={title_value}::{escape_data(message)}\n")
     sys.stderr.flush()

@@ -433,6 +433,17 @@ def test_missing_token_and_bad_event_fail_with_one_line(world: PullWorld, capsys
     assert dispatch.code == 2 and "cannot read the event file" in dispatch.err
 
 
+def test_a_terminal_gets_each_message_once_without_workflow_commands(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    failed = github(world, capsys, GITHUB_TOKEN="", GITHUB_ACTIONS="")
+    assert failed.code == 2 and "::" not in failed.err
+    assert failed.err.count("No GitHub token") == 1 and "qwen-review: error: No GitHub token" in failed.err
+    skipped = github(world, capsys, GITHUB_EVENT_PATH=str(world.event("closed")), GITHUB_ACTIONS="")
+    assert skipped.code == 0 and "::" not in skipped.err and skipped.err.count("is not reviewed") == 1
+    inside = github(world, capsys, GITHUB_TOKEN="")  # GITHUB_ACTIONS=true: the runner turns it into an annotation
+    assert inside.err.count("::error title=qwen-review::No GitHub token") == 1
+
+
 def test_no_provider_on_a_same_repository_pr_is_a_configuration_error(
         world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
     result = github(world, capsys, OPENAI_API_KEY="")

@@ -11,7 +11,7 @@ import pytest
 
 from qwen_review.diff import collect
 from qwen_review.errors import ConfigError, UsageError
-from qwen_review.pr_actions import append_step_summary, escape_data, format_outputs, write_outputs
+from qwen_review.pr_actions import annotate, append_step_summary, escape_data, format_outputs, write_outputs
 from qwen_review.pr_base import base_config, base_templates
 from qwen_review.pr_diff import HunkHeader, PRFile, parse_hunk_header
 from qwen_review.pr_event import PullRequestRef, Skip, pull_request_of, read_payload, runner_env
@@ -103,6 +103,20 @@ def test_outputs_survive_line_breaks_and_annotations_escape_them(tmp_path: Path)
     write_outputs(None, {"ignored": "x"})
     with pytest.raises(UsageError, match="cannot write the step outputs"):
         write_outputs(tmp_path / "missing" / "out", {"a": "1"})
+
+
+def test_annotations_are_written_only_inside_github_actions(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    for value in (None, "", "false", "1"):
+        if value is None:
+            monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+        else:
+            monkeypatch.setenv("GITHUB_ACTIONS", value)
+        annotate("error", "in a terminal")
+        assert capsys.readouterr() == ("", "")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    annotate("warning", "50% on\ntwo lines", title="qwen-review: a, b")
+    assert capsys.readouterr() == ("", "::warning title=qwen-review%3A a%2C b::50%25 on%0Atwo lines\n")
 
 
 def test_config_and_templates_are_read_from_the_base_commit_only(repo: GitRepo) -> None:
