@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from qwen_review import __version__, output
 from qwen_review.envfiles import load_for_this_process
 from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, QwenReviewError, UsageError
+from qwen_review.hooks import HOOK_DEFAULTS
 from qwen_review.review import SEVERITIES
 
 if TYPE_CHECKING:
@@ -51,28 +52,27 @@ Configuration: .qwen-review.toml or [tool.qwen-review] in pyproject.toml at the
 repository root; flags > environment > config file > defaults.
 """
 
-TOP_DESCRIPTION = """\
-Review git changes with a Qwen (or any OpenAI-compatible) model.
+TOP_DESCRIPTION = "Review git changes with a Qwen (or any OpenAI-compatible) model."
 
-commands:
-  review [REV]        review a revision, a range or the staged changes (the default command)
-  github              review the pull request of a GitHub Actions event (what action.yml runs)
-  auth                login | status | logout for Qwen OAuth
-  install-hook        install the native pre-commit (or --pre-push) hook
-  uninstall-hook      remove it
-  templates export    copy the default prompt templates to customise them
+TOP_EPILOG = """\
+examples:
+  qwen-review                 review the staged changes
+  qwen-review HEAD~1          review the last commit
+  qwen-review main            review this branch's own changes, as a pull request shows them
+  qwen-review install-hook    review every commit before it is made
 
-Run `qwen-review review --help` for the revision forms and every review option.
+`review` is the default command. Run `qwen-review review --help` for the revision forms,
+every review option and the exit codes.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qwen-review", description=TOP_DESCRIPTION,
+        prog="qwen-review", description=TOP_DESCRIPTION, epilog=TOP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"qwen-review {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
     review = commands.add_parser(
         "review", help="review changes (default)", epilog=REVIEW_EPILOG,
@@ -97,11 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     hook = commands.add_parser(
         "hook", help="run as a git hook (used by hooks/ and .pre-commit-hooks.yaml)",
         description="Review what a git hook is about to let through: the staged changes at pre-commit, "
-                    "the pushed commits at pre-push. Defaults: --fail-on high --on-error warn, a short --timeout.",
+                    "the pushed commits at pre-push. Its defaults (below) let an unreachable model warn rather "
+                    "than block; the repository's config file still wins over them.",
     )
     hook.add_argument("stage", choices=("pre-commit", "pre-push", "manual"), help="the hook stage")
     hook.add_argument("git_args", nargs="*", metavar="ARG", help="what git passes the hook (pre-push: remote name and URL)")
-    _add_run_options(hook)
+    _add_run_options(hook, HOOK_DEFAULTS)
 
     install = commands.add_parser("install-hook", help="install the native git hook",
                                   description="Install qwen-review as this repository's pre-commit (or pre-push) hook. "
@@ -109,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--pre-push", action="store_true", help="install the pre-push hook instead")
     install.add_argument("--force", action="store_true",
                          help="install even when core.hooksPath is set (into that directory)")
-    uninstall = commands.add_parser("uninstall-hook", help="remove the native git hook (restoring a .legacy one)")
+    uninstall = commands.add_parser("uninstall-hook", help="remove the native git hook (restoring a .legacy one)",
+                                    description="Remove the hook install-hook installed; a hook it had kept "
+                                                "as <hook>.legacy is put back.")
     uninstall.add_argument("--pre-push", action="store_true", help="remove the pre-push hook instead")
 
     auth = commands.add_parser("auth", help="Qwen OAuth login, status and logout",
@@ -127,20 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     templates = commands.add_parser("templates", help="work with the prompt templates")
     templates_commands = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)
     export = templates_commands.add_parser("export", help="copy the default templates into DIR to customise them")
-    export.add_argument("directory", type=Path, metavar="DIR")
+    export.add_argument("directory", type=Path, metavar="DIR",
+                        help="where to copy them (created if missing; an existing template is never overwritten); "
+                             "point templates_dir at it, or use .qwen-review/templates")
     return parser
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
+    """The options of every reviewing command; `defaults` are the command's own (the hooks'), shown in help."""
+    shown = {"fail_on": "none", "on_error": "fail", "timeout": 300.0, **(defaults or {})}
     parser.add_argument("--dry-run", action="store_true",
                         help="do everything except call the model; the report shows exactly what would be sent")
     parser.add_argument("-f", "--format", choices=FORMATS,
                         help="report format (default: from the extension of -o: .json, .sarif, .md; else text)")
     parser.add_argument("-o", "--output", type=Path, metavar="PATH",
                         help="write the report to PATH instead of stdout (missing directories are created)")
-    parser.add_argument("--fail-on", choices=LEVELS, help="exit 1 when a finding is at or above LEVEL (default: none)")
+    parser.add_argument("--fail-on", choices=LEVELS,
+                        help=f"exit 1 when a finding is at or above LEVEL (default: {shown['fail_on']})")
     parser.add_argument("--on-error", choices=("fail", "warn"),
-                        help="what a provider failure does: fail (exit 3, default) or warn (warning, exit 0)")
+                        help="what a provider failure does: fail (exit 3) or warn (a warning, exit 0) "
+                             f"(default: {shown['on_error']})")
     parser.add_argument("--provider", choices=("openai", "qwen-oauth"), help="force a provider instead of detecting it")
     parser.add_argument("--model", help="model name (default: OPENAI_MODEL, QWEN_MODEL, config, a Qwen coder model)")
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, config, DashScope)")
@@ -150,7 +159,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instructions", metavar="TEXT", help="extra review instructions for the model")
     parser.add_argument("--language", metavar="LANG", help="language of the review text, e.g. zh-CN")
     parser.add_argument("--concurrency", type=int, metavar="N", help="model requests in flight at once (default: 4)")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="time budget for the model calls of a run (default: 300)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help=f"time budget for the model calls of a run (default: {shown['timeout']:g})")
     parser.add_argument("--no-cache", action="store_true", help="do not reuse or store cached model answers")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors and the report")

@@ -29,8 +29,12 @@ def test_help_explains_every_revision_form(tmp_path: Path, capsys: pytest.Captur
                  "--dry-run", "--fail-on", "exit codes", "130"):
         assert text in result.out
     top = run_cli(tmp_path, "--help", capsys=capsys)
-    for command in ("review", "github", "auth", "install-hook", "templates export"):
-        assert command in top.out
+    for command in ("review", "github", "hook", "auth", "install-hook", "templates"):
+        assert f"\n    {command} " in top.out
+    assert top.out.count("uninstall-hook") == 1  # each command listed once
+    assert "qwen-review HEAD~1          review the last commit" in top.out
+    hook = " ".join(run_cli(tmp_path, "hook", "--help", capsys=capsys).out.split())  # unwrapped
+    assert "(default: high)" in hook and "(default: warn)" in hook and "(default: 60)" in hook
 
 
 def test_unknown_option_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
