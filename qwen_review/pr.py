@@ -88,7 +88,7 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     root = Path.cwd()
     source = open_source(stack, root=root, repository=pull.repository, number=pull.number, base=pull.base_sha,
                          head=pull.head_sha, last_head=previous.head_sha, client=client,
-                         scrub=runner.scrub)
+                         scrub=runner.scrub, dry_run=bool(options["dry_run"]))
     config = base_config(source.base_repo, pull.base_sha, root=root, config_path=options["config_path"])
     if source.base_repo is None and options["config_path"] is None:
         output.warn(f"the base commit {pull.base_sha[:12]} is not in the checkout: the repository's config and "

@@ -33,13 +33,15 @@ class ReviewSource:
 
 
 def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, number: int, base: str, head: str,
-                last_head: str | None, client: GitHubClient | None, scrub: Callable[[str], str]) -> ReviewSource:
+                last_head: str | None, client: GitHubClient | None, scrub: Callable[[str], str],
+                dry_run: bool = False) -> ReviewSource:
     """`merge-base(base, head)..head` from the checkout (fetching what is missing), or GitHub's patches.
 
     With `last_head` an ancestor of `head` that forked from the base branch where `head` does, only
     `last_head..head` is reviewed and the findings are anchored on the whole pull request. Otherwise
     (a force-push dropped it, or the base branch was merged in) everything is reviewed again; the
-    fingerprints keep findings already posted from being posted twice.
+    fingerprints keep findings already posted from being posted twice. `dry_run` words the note as what
+    would be reviewed: nothing is sent to a model then.
     """
     from qwen_review.engine import ReviewPlan
     from qwen_review.pr_fetch import ensure_history, has_commit, is_ancestor
@@ -53,7 +55,7 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
         history = None
     if history is None:
         return _from_patches(stack, root=root, repository=repository, number=number, base=base, head=head,
-                             client=client)
+                             client=client, dry_run=dry_run)
     repo, merge_base = history.repo, history.merge_base
     whole = commits_target(repo, "pull_request", f"#{number} {merge_base[:12]}..{head[:12]}", merge_base, head)
     same_fork = bool(last_head) and find_merge_base(repo, base, last_head or "") == merge_base
@@ -62,10 +64,10 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
     if last_head and last_head != merge_base and same_fork and is_ancestor(repo, last_head, head):
         target = commits_target(repo, "pull_request", f"#{number} {last_head[:12]}..{head[:12]}", last_head, head)
         note = (f"no new commits since the last review of `{head[:12]}`" if last_head == head else
-                f"reviewed the commits since the last review: `{last_head[:12]}..{head[:12]}`")
+                f"{_verb(dry_run)} the commits since the last review: `{last_head[:12]}..{head[:12]}`")
         plan = ReviewPlan(repo=repo, root=root, target=target, nothing_to_review=target.base_tree == target.head_tree)
         return ReviewSource(plan, whole, repo, last_head, None, note)
-    note = f"reviewed the whole pull request: `{merge_base[:12]}..{head[:12]}`"
+    note = f"{_verb(dry_run)} the whole pull request: `{merge_base[:12]}..{head[:12]}`"
     if last_head and not has_commit(repo, last_head):
         note += f" (the last reviewed head `{last_head[:12]}` is not in the checkout)"
     elif last_head and is_ancestor(repo, last_head, head) and not same_fork:
@@ -76,8 +78,12 @@ def open_source(stack: contextlib.ExitStack, *, root: Path, repository: str, num
     return ReviewSource(plan, None, repo, None, None, note)
 
 
+def _verb(dry_run: bool) -> str:
+    return "would review" if dry_run else "reviewed"
+
+
 def _from_patches(stack: contextlib.ExitStack, *, root: Path, repository: str, number: int, base: str, head: str,
-                  client: GitHubClient | None) -> ReviewSource:
+                  client: GitHubClient | None, dry_run: bool) -> ReviewSource:
     from qwen_review.engine import ReviewPlan
     from qwen_review.github import fetch_pull_files
     from qwen_review.pr_patches import patch_trees
@@ -100,7 +106,8 @@ def _from_patches(stack: contextlib.ExitStack, *, root: Path, repository: str, n
                     base_tree=trees.base_tree, head_tree=trees.head_tree)
     plan = ReviewPlan(repo=trees.repo, root=root, target=target,
                       nothing_to_review=trees.base_tree == trees.head_tree)
-    note = "reviewed from GitHub's patches: the checkout lacks the pull request's commits and could not fetch them"
+    what = "would review GitHub's patches" if dry_run else "reviewed from GitHub's patches"
+    note = f"{what}: the checkout lacks the pull request's commits and could not fetch them"
     return ReviewSource(plan, None, _local_base(root, base), None, files, note)
 
 

@@ -315,6 +315,8 @@ def test_without_reachable_history_the_api_files_are_reviewed(
     assert sorted(c["line"] for c in world.review_comments()) == [5, 38]
     assert "reviewed from GitHub's patches" in world.summaries()[0]
     assert "base commit" in result.err  # its config could not be read: said, not silent
+    dry = github(world, capsys, "--dry-run", cwd=checkout.path)
+    assert dry.code == 0 and "would review GitHub's patches" in dry.err and "reviewed from" not in dry.err
 
 
 def test_config_templates_and_env_come_from_the_base_commit(
@@ -407,6 +409,8 @@ def test_dry_run_calls_no_model_and_writes_nothing(world: PullWorld, capsys: pyt
     assert result.code == 0, result.err
     assert world.model.requests == [] and world.writes() == []
     assert "dry run: no model called and nothing written to GitHub" in result.err
+    assert f"would review the whole pull request: `{world.base[:12]}..{world.head[:12]}`" in result.err
+    assert "reviewed the" not in result.err  # nothing was sent to a model
     assert secret not in result.err + result.out
     report = json.loads(result.out)
     prompt = report["requests"][0]["messages"][1]["content"]
@@ -416,8 +420,11 @@ def test_dry_run_calls_no_model_and_writes_nothing(world: PullWorld, capsys: pyt
     assert no_token.code == 0 and world.writes() == []
     world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 20, "import os  # OFFDIFF")}, "layout")
     assert github(world, capsys).code == 0  # a real run lists the off-diff finding in the summary
+    reviewed = world.head
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)}, "shell out")
     again = github(world, capsys, "--dry-run")
     assert "the summary comment keeps listing 1 finding(s) of earlier runs" in again.err
+    assert f"would review the commits since the last review: `{reviewed[:12]}..{world.head[:12]}`" in again.err
     assert len(world.model.requests) == 1 and len(world.summaries()) == 1
 
 
