@@ -253,7 +253,7 @@ def exit_code(review: Review, fail_on: str, on_error: str = "fail") -> int:
             output.error(problem)
             return EXIT_PROVIDER
         if problem:
-            output.warn(f"{problem}; continuing because of --on-error warn")
+            output.warn(f"{problem}; continuing (on_error = warn)")
     threshold = severity_rank(fail_on)
     if threshold < 0:
         return EXIT_OK

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
 from qwen_review.envfiles import load_for_this_process
-from qwen_review.errors import EXIT_OK
+from qwen_review.errors import EXIT_FINDINGS, EXIT_OK
+from qwen_review.review import severity_rank
 
 if TYPE_CHECKING:
     import pygit2
@@ -93,7 +94,7 @@ def _review_index(*, flags: dict[str, Any], options: dict[str, Any]) -> int:
         # The index then holds the other side's changes too, already reviewed where they were written.
         _say(options, f"{operation} is in progress: not reviewed (set review_during_merge = true to review it)")
         return EXIT_OK
-    return _review_plan(plan, settings, options, output_path=options["output_path"], flags=flags)
+    return _review_plan(plan, settings, options, output_path=options["output_path"], flags=flags, gate="commit")
 
 
 def _review_push(*, native: bool, git_args: list[str], flags: dict[str, Any], options: dict[str, Any]) -> int:
@@ -116,7 +117,7 @@ def _review_push(*, native: bool, git_args: list[str], flags: dict[str, Any], op
     codes = []
     for index, plan in enumerate(todo):
         _say(options, f"reviewing {plan.target.spec}")
-        codes.append(_review_plan(plan, settings, options, flags=flags,
+        codes.append(_review_plan(plan, settings, options, flags=flags, gate="push",
                                   output_path=_numbered(options["output_path"], index, len(todo))))
     return max(codes)  # exit codes grow with severity: a blocked ref blocks the push
 
@@ -146,7 +147,8 @@ def _settings(plan: ReviewPlan, flags: dict[str, Any], options: dict[str, Any]) 
 
 
 def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], *, output_path: Path | None,
-                 flags: dict[str, Any]) -> int:
+                 flags: dict[str, Any], gate: str) -> int:
+    """Review one plan; `gate` ("commit" or "push") is what a blocking finding stops."""
     from qwen_review import engine, output
     from qwen_review.errors import CredentialsError
 
@@ -167,7 +169,12 @@ def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], 
         # A teammate without a key (or with an expired login) is told why, and is not blocked.
         output.warn(f"{exc.message}; this change was not reviewed (on_error = warn)")
         return 0
-    return engine.deliver(review, settings, fmt=options["fmt"], output_path=output_path, templates=templates)
+    code = engine.deliver(review, settings, fmt=options["fmt"], output_path=output_path, templates=templates)
+    if code == EXIT_FINDINGS:  # said even with -q: a blocked commit must say why
+        blocking = sum(severity_rank(f.severity) >= severity_rank(settings.fail_on) for f in review.findings)
+        output.notice(f"{gate} blocked: {blocking} finding{'s' * (blocking != 1)} at or above {settings.fail_on}; "
+                      f"fix {'them' if blocking != 1 else 'it'}, or skip the review once with `git {gate} --no-verify`")
+    return code
 
 
 def _finish_empty(plan: ReviewPlan, files: list[FileDiff], options: dict[str, Any], *, reason: str) -> int:

@@ -348,7 +348,7 @@ def test_a_provider_failure_on_some_units_is_exit_3(two_units: GitRepo, model_se
     assert "second.py" in result.err
     warned = review(two_units, model_server, capsys, "--on-error", "warn")
     assert warned.code == 0
-    assert "continuing because of --on-error warn" in warned.err
+    assert "continuing (on_error = warn)" in warned.err
 
 
 def test_unusable_answers_for_some_units_only_warn(two_units: GitRepo, model_server: ModelServer,

@@ -91,6 +91,8 @@ def test_high_finding_blocks_the_commit(hooked: GitRepo, model_server: ModelServ
     result = git_run(hooked, "commit", "-q", "-m", "bad", env=model_env(model_server.base_url))
     assert result.code != 0
     assert "Crashes on empty cart" in result.text
+    assert ("qwen-review: commit blocked: 1 finding at or above high; fix it, or skip the review once "
+            "with `git commit --no-verify`") in result.text
     assert hooked.rev("HEAD") == before
 
 

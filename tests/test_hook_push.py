@@ -88,6 +88,7 @@ def test_high_finding_blocks_the_push(remote_repo: GitRepo, model_server: ModelS
     code, text = _push(remote_repo, model_server, "main")
     assert code != 0
     assert "Accepts any password" in text
+    assert "push blocked: 1 finding at or above high" in text and "`git push --no-verify`" in text
     assert _remote_rev(remote_repo, "refs/heads/main") == pushed
 
 
