@@ -7,9 +7,16 @@ import re
 import pytest
 
 from qwen_review.diff import FileDiff, Hunk
+from qwen_review.report import render
 from qwen_review.report.text import excerpt, printable, render_text
-from qwen_review.review import FailedUnit, Finding, Request, Stats
+from qwen_review.review import FailedUnit, Finding, Request, Review, Stats
+from tests.clirun import run_cli
+from tests.fakes.model_server import ModelServer, error_reply
+from tests.gitrepo import GitRepo
 from tests.test_report_markdown import sample_files, sample_findings, sample_review
+
+GATEWAY = ("HTTP 502: <html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+           "</center><hr><center>nginx</center></body></html>")
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -146,3 +153,52 @@ def test_failed_units_are_in_the_headline_never_no_findings() -> None:
 def test_printable_escapes_controls_but_keeps_text() -> None:
     assert printable("a\tb\nc é 中") == "a\tb\nc é 中"
     assert printable("\x00\x1b\x7f\u2066") == "\\x00\\x1b\\x7f\\u2066"
+
+
+def long_lines_review() -> Review:
+    finding = Finding(path="src/app.py", line=11, end_line=None, side="RIGHT", severity="low", category="style",
+                      title="Title", body="word " * 40 + "end of the body.", anchored=True)
+    return sample_review(findings=[finding], summary="The summary " * 12 + "ends here.",
+                         failed_units=[FailedUnit(files=("lib/x.py",), reason=GATEWAY)])
+
+
+def test_without_a_width_no_line_is_broken() -> None:
+    out = render_text(long_lines_review(), color=False)
+
+    assert f"\n  lib/x.py: {GATEWAY}\n" in out
+    assert "\n    " + "word " * 40 + "end of the body.\n" in out  # indented, and whole
+    assert "\n  " + "The summary " * 12 + "ends here.\n" in out
+    assert "\n4 files (2 reviewed) · 2 units (1 from the cache, 1 failed) · 3 model answers · 12,345 prompt" in out
+
+
+def test_a_terminal_width_wraps_under_the_indent() -> None:
+    out = render_text(long_lines_review(), color=False, width=100)
+
+    assert GATEWAY not in out and "502 Bad\nGateway</h1>" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    body = [line for line in out.splitlines() if "word word" in line]
+    assert len(body) > 1 and all(line.startswith("    word") for line in body)
+
+
+def test_only_a_colour_terminal_report_is_wrapped_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    assert GATEWAY in render(long_lines_review(), "text")
+    assert GATEWAY not in re.sub(r"\x1b\[[0-9;]*m", "", render(long_lines_review(), "text", color=True))
+    assert GATEWAY not in render(long_lines_review(), "text", wrap=True)
+
+
+def test_a_piped_report_keeps_an_error_message_on_one_line(repo: GitRepo, model_server: ModelServer,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write("a.py", "x = 1\n")
+    repo.commit("base")
+    repo.write("a.py", "x = 2\n")
+    repo.commit("change")
+    message = "upstream said: " + "the gateway timed out again " * 6 + "(end)"
+    model_server.fallback = error_reply(400, message)
+    env = {"OPENAI_API_KEY": "sk-test-key-for-the-fake-server", "OPENAI_BASE_URL": model_server.base_url,
+           "OPENAI_MODEL": "qwen-test"}
+    result = run_cli(repo.path, "HEAD~1", "--no-cache", capsys=capsys, env=env)  # stdout is captured: a pipe
+
+    assert result.code == 3
+    failed = result.out.split("Failed units (not reviewed)\n", 1)[1].splitlines()[0]
+    assert failed.startswith("  a.py: ") and "(end)" in failed and len(failed) > 200

@@ -10,16 +10,21 @@ if TYPE_CHECKING:
     import jinja2
 
 
-def render(review: Review, fmt: str, *, color: bool = False, env: jinja2.Environment | None = None) -> str:
-    """`env` supplies a repository's Markdown template; the packaged one is used without it."""
+def render(review: Review, fmt: str, *, color: bool = False, env: jinja2.Environment | None = None,
+           wrap: bool | None = None) -> str:
+    """`env` supplies a repository's Markdown template; the packaged one is used without it.
+
+    `wrap` wraps the text report at a terminal's width; by default it does when `color` is on,
+    which is only ever for a terminal: a pipe, a file or a CI log gets every line whole.
+    """
     if fmt == "json":
         from qwen_review.report.json_report import render_json
 
         return render_json(review)
     if fmt == "text":
-        from qwen_review.report.text import render_text
+        from qwen_review.report.text import TERMINAL_WIDTH, render_text
 
-        return render_text(review, color=color)
+        return render_text(review, color=color, width=TERMINAL_WIDTH if (color if wrap is None else wrap) else None)
     if fmt == "markdown":
         from qwen_review.prompts import make_environment
         from qwen_review.report.markdown import render_markdown

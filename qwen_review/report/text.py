@@ -11,7 +11,9 @@ from qwen_review.report.markdown import group_findings, location, nothing_to_rev
 from qwen_review.review import SEVERITIES, Finding, Review, line_span
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from collections.abc import Iterator
+
+    from rich.console import Console, ConsoleOptions, RenderableType
     from rich.text import Text
 
 SEVERITY_STYLES = {
@@ -23,6 +25,9 @@ SEVERITY_STYLES = {
 }
 EXCERPT_LIMIT = 8
 _LABEL_WIDTH = max(len(s) for s in SEVERITIES)
+TERMINAL_WIDTH = 100  # the terminal report's columns, whatever the window: a stable, readable layout
+# The console width when lines are not wrapped: only the dry-run table uses it, as its ceiling.
+_UNWRAPPED = 1_000_000
 
 # C0/C1 controls (ESC starts terminal escape sequences) and bidi overrides (Trojan Source):
 # model text and file contents must not drive the terminal or reorder what is shown.
@@ -50,13 +55,17 @@ def excerpt(file: FileDiff, finding: Finding) -> list[DiffLine]:
 
 
 def render_text(review: Review, *, color: bool, width: int | None = None) -> str:
-    """The review for a terminal; plain text when `color` is False (NO_COLOR, not a TTY)."""
+    """The review as text; plain when `color` is False (NO_COLOR, not a TTY).
+
+    `width` wraps lines at that many columns, for a terminal; without it no line is broken, so a
+    pipe or a CI log gets an error message or a path whole, wherever the reader's window ends.
+    """
     from rich.console import Console
 
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=color, no_color=not color, width=width or 100,
-        highlight=False, markup=False, emoji=False, legacy_windows=False,
+        file=buffer, force_terminal=color, no_color=not color, width=width or _UNWRAPPED,
+        soft_wrap=width is None, highlight=False, markup=False, emoji=False, legacy_windows=False,
     )
     for block in _blocks(review):
         console.print(block)
@@ -71,7 +80,7 @@ def _blocks(review: Review) -> list[RenderableType]:
     if review.dry_run and review.files:
         blocks += _dry_run(review)
     if review.summary.strip():
-        blocks += [Text("\nSummary", style="bold"), _indented(Text(printable(review.summary.strip())), 2)]
+        blocks += [Text("\nSummary", style="bold"), _Indented(Text(printable(review.summary.strip())), 2)]
     files = {file.path: file for file in review.files}
     grouped, unanchored = group_findings(review)
     for path, findings in grouped:
@@ -150,14 +159,14 @@ def _finding(finding: Finding, file: FileDiff | None, *, with_path: bool) -> lis
     blocks: list[RenderableType] = [head]
     indent = 4
     if finding.body.strip():
-        blocks.append(_indented(Text(printable(finding.body.strip())), indent))
+        blocks.append(_Indented(Text(printable(finding.body.strip())), indent))
     cited = excerpt(file, finding) if file is not None else []
     if cited:
-        blocks.append(_indented(_code(cited), indent + 2))
+        blocks.append(_Indented(_code(cited), indent + 2))
     if finding.suggestion:
-        blocks.append(_indented(Text("suggestion:", style="green"), indent))
+        blocks.append(_Indented(Text("suggestion:", style="green"), indent))
         code = Text(printable(finding.suggestion.rstrip("\n")), style="green", no_wrap=True, overflow="ellipsis")
-        blocks.append(_indented(code, indent + 2))
+        blocks.append(_Indented(code, indent + 2))
     return blocks
 
 
@@ -179,10 +188,22 @@ def _code(cited: list[DiffLine]) -> Text:
     return code
 
 
-def _indented(renderable: RenderableType, left: int) -> RenderableType:
-    from rich.padding import Padding
+class _Indented:
+    """Text moved right by `left` columns: wrapped under its indent in a terminal, each line whole otherwise."""
 
-    return Padding(renderable, (0, 0, 0, left))
+    def __init__(self, text: Text, left: int) -> None:
+        self.text, self.left = text, left
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[RenderableType]:
+        from rich.padding import Padding
+        from rich.text import Text
+
+        if not options.no_wrap:
+            yield Padding(self.text, (0, 0, 0, self.left))
+            return
+        # Unwrapped (soft_wrap): Padding would still cut each line at the console's width.
+        indent = Text(" " * self.left)
+        yield Text("\n").join(indent + line for line in self.text.split("\n", allow_blank=True))
 
 
 def _dry_run(review: Review) -> list[RenderableType]:
