@@ -321,10 +321,19 @@ def _finish_empty(args: argparse.Namespace, plan: Any) -> int:
 
     if args.format == "text" and args.output is None:
         if not args.quiet:
-            output.notice("nothing to review")
+            output.notice(f"nothing to review{_why_empty(args.rev, plan.target)}")
         return 0
     review = engine.empty_review(plan)
     return engine.deliver(review, None, fmt=args.format, output_path=args.output)
+
+
+def _why_empty(rev: str | None, target: Any) -> str:
+    """A first run often asks for what is empty (`qwen-review` after committing, `qwen-review HEAD`)."""
+    if target.kind == "staged":
+        return ": nothing staged (`qwen-review HEAD~1` reviews the last commit)"
+    if rev and ".." not in rev and not rev.endswith("^!") and target.base_commit == target.head_commit:
+        return f": no commit on HEAD that is not in {rev} (`qwen-review HEAD~1` reviews the last commit)"
+    return ""
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:

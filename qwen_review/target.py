@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -107,14 +108,32 @@ def _commit(repo: pygit2.Repository, rev: str) -> pygit2.Commit:
         obj = repo.revparse_single(rev)
         commit = obj.peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
-        raise GitError(f"unknown revision: {rev!r}", hint="check it with `git rev-parse`") from exc
+        raise GitError(f"unknown revision: {rev!r}", hint=_unknown_revision_hint(repo, rev)) from exc
     return commit
 
 
+def _unknown_revision_hint(repo: pygit2.Repository, rev: str) -> str:
+    """`HEAD~1` in a repository of one commit is the usual first try: say how to review that commit."""
+    import pygit2
+
+    match = re.fullmatch(r"(.+?)(?:~\d*|\^\d*)+", rev)
+    if match is None:
+        return "check it with `git rev-parse`"
+    try:
+        start = repo.revparse_single(match[1]).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
+        return "check it with `git rev-parse`"
+    if not start.parents:
+        return f"{match[1]} is the first commit; `qwen-review {match[1]}^!` reviews it against the empty tree"
+    return f"the history of {match[1]} is not that long; see `git log --oneline {match[1]}`"
+
+
 def _merge_base(repo: pygit2.Repository, a: pygit2.Commit, b: pygit2.Commit, spec: str) -> pygit2.Commit:
-    base_id = repo.merge_base(a.id, b.id)
+    base_id: pygit2.Oid | None = repo.merge_base(a.id, b.id)  # None at run time, whatever the stub says
     if base_id is None:
-        raise GitError(f"{spec}: the two revisions have no common ancestor")
+        trees = spec.replace("...", "..") if "..." in spec else f"{spec}..HEAD"
+        raise GitError(f"{spec}: the two revisions have no common ancestor",
+                       hint=f"`qwen-review {trees}` compares their trees instead")
     import pygit2
 
     return repo[base_id].peel(pygit2.Commit)

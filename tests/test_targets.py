@@ -102,8 +102,11 @@ def test_nothing_to_review_exits_0(repo: GitRepo, capsys: pytest.CaptureFixture[
     repo.commit("base")
     result = run_cli(repo.path, capsys=capsys)
     assert result.code == 0
-    assert "nothing to review" in result.err
-    result = dry(repo.path, capsys, "HEAD^!".replace("HEAD^!", "HEAD..HEAD"))
+    assert result.err == "qwen-review: nothing to review: nothing staged (`qwen-review HEAD~1` reviews the last commit)\n"
+    head = run_cli(repo.path, "HEAD", capsys=capsys)  # a first try at "the last commit"
+    assert head.code == 0
+    assert "no commit on HEAD that is not in HEAD (`qwen-review HEAD~1` reviews the last commit)" in head.err
+    result = dry(repo.path, capsys, "HEAD..HEAD")
     assert result.code == 0
     assert result.json()["files"] == []
 
@@ -111,7 +114,9 @@ def test_nothing_to_review_exits_0(repo: GitRepo, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("nosuchrev",), "unknown revision: 'nosuchrev'"),
+        (("nosuchrev",), "unknown revision: 'nosuchrev'\nqwen-review: hint: check it with `git rev-parse`"),
+        (("HEAD~1",), "unknown revision: 'HEAD~1'\nqwen-review: hint: HEAD is the first commit; "
+                      "`qwen-review HEAD^!` reviews it against the empty tree"),
         (("nosuch..HEAD",), "unknown revision: 'nosuch'"),
         (("HEAD", "--staged"), "either --staged or a revision"),
     ],
@@ -135,6 +140,9 @@ def test_unrelated_histories_have_no_merge_base(repo: GitRepo, capsys: pytest.Ca
     result = run_cli(repo.path, "main...other", capsys=capsys)
     assert result.code == 2
     assert "no common ancestor" in result.err
+    assert "hint: `qwen-review main..other` compares their trees instead" in result.err
+    branch = run_cli(repo.path, "main", capsys=capsys)
+    assert "hint: `qwen-review main..HEAD` compares their trees instead" in branch.err
 
 
 def test_not_a_repository_and_bare_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -222,3 +230,13 @@ def test_pyproject_table_and_flag_precedence(repo: GitRepo, capsys: pytest.Captu
     missing = run_cli(repo.path, "--config", "nope.toml", capsys=capsys)
     assert missing.code == 2
     assert "cannot read config file" in missing.err
+
+
+def test_a_history_shorter_than_asked_points_at_the_log(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    for n in range(2):
+        repo.write("a.py", f"a = {n}\n")
+        repo.commit(f"commit {n}")
+    result = run_cli(repo.path, "HEAD~5", capsys=capsys)
+    assert result.code == 2
+    assert result.err == ("qwen-review: error: unknown revision: 'HEAD~5'\n"
+                          "qwen-review: hint: the history of HEAD is not that long; see `git log --oneline HEAD`\n")
