@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,15 +59,42 @@ ENV_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def find_config_file(root: Path) -> Path | None:
-    """`.qwen-review.toml`, else a `pyproject.toml` that has `[tool.qwen-review]`."""
-    candidate = root / CONFIG_FILE
-    if candidate.is_file():
-        return candidate
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file() and "qwen-review" in pyproject.read_text(encoding="utf-8", errors="replace"):
-        return pyproject
-    return None
+PYPROJECT_TABLES = ("qwen-review", "qwen_review")  # TOML users write either; both at once is an error
+
+
+def find_config_file(root: Path, *, warn: Callable[[str], None] | None = None) -> Path | None:
+    """The config file in a work tree's root (see `config_file_name`)."""
+    def read(name: str) -> str | None:
+        path = root / name
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+    name = config_file_name(read, warn=warn)
+    return root / name if name is not None else None
+
+
+def config_file_name(read: Callable[[str], str | None], *, warn: Callable[[str], None] | None = None) -> str | None:
+    """`.qwen-review.toml`, else a `pyproject.toml` with a qwen-review table, as `read(name)` finds them.
+
+    `read` returns a root file's text or None, from a work tree or a commit. When both files
+    configure qwen-review, the first wins and `warn` says the table in pyproject.toml is ignored.
+    """
+    pyproject = read("pyproject.toml")
+    has_table = pyproject is not None and _has_tool_table(pyproject)
+    if read(CONFIG_FILE) is not None:
+        if has_table and warn is not None:
+            warn(f"{CONFIG_FILE} is used; the [tool.qwen-review] table in pyproject.toml is ignored")
+        return CONFIG_FILE
+    return "pyproject.toml" if has_table else None
+
+
+def _has_tool_table(pyproject: str) -> bool:
+    if not any(name in pyproject for name in PYPROJECT_TABLES):
+        return False  # the common case: no need to parse someone else's pyproject.toml
+    try:
+        tool = tomllib.loads(pyproject).get("tool")
+    except tomllib.TOMLDecodeError:
+        return True  # it names qwen-review: reading it will report the TOML error
+    return isinstance(tool, dict) and any(name in tool for name in PYPROJECT_TABLES)
 
 
 def parse_config_text(text: str, source: str) -> dict[str, Any]:
@@ -78,9 +105,12 @@ def parse_config_text(text: str, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
     if source.endswith("pyproject.toml"):
         tool = document.get("tool", {})
-        table = tool.get("qwen-review", {}) if isinstance(tool, dict) else None
+        tables = [name for name in PYPROJECT_TABLES if isinstance(tool, dict) and name in tool]
+        if len(tables) > 1:
+            raise ConfigError(f"{source}: both [tool.qwen-review] and [tool.qwen_review]: keep one")
+        table = tool[tables[0]] if tables else {}
         if not isinstance(table, dict):
-            raise ConfigError(f"{source}: [tool.qwen-review] must be a table")
+            raise ConfigError(f"{source}: [tool.{tables[0]}] must be a table")
         return table
     return document
 

@@ -47,7 +47,7 @@ def load_settings(plan: ReviewPlan, *, config_path: Path | None, flags: dict[str
     """Settings for a run in the work tree: flags > environment > config file > `defaults` > built-ins."""
     from qwen_review.config import find_config_file, read_config_file, resolve_settings
 
-    path = config_path if config_path is not None else find_config_file(plan.root)
+    path = config_path if config_path is not None else find_config_file(plan.root, warn=output.warn)
     values = read_config_file(path) if path is not None else {}
     return resolve_settings(values, flags, source=str(path) if path else "settings", defaults=defaults)
 

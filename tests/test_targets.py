@@ -232,6 +232,33 @@ def test_pyproject_table_and_flag_precedence(repo: GitRepo, capsys: pytest.Captu
     assert "cannot read config file" in missing.err
 
 
+def test_pyproject_table_spelt_with_an_underscore_and_a_config_file_beside_it(
+        repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write("a.py", "a\n")
+    repo.write("b.txt", "b\n")
+    repo.write("pyproject.toml", '[project]\nname = "x"\ndependencies = ["qwen-review"]\n\n'
+                                 '[tool.qwen_review]\nexclude = ["*.txt"]\n')
+    repo.stage()
+    underscore = dry(repo.path, capsys)
+    assert {f["path"]: f["skipped"] for f in underscore.json()["files"]}["b.txt"] == "excluded"
+    assert underscore.err == ""
+    # A config file beside the table wins, and says so.
+    repo.write(".qwen-review.toml", 'exclude = ["a.py"]\n')
+    both = dry(repo.path, capsys)
+    skipped = {f["path"]: f["skipped"] for f in both.json()["files"]}
+    assert (skipped["a.py"], skipped["b.txt"]) == ("excluded", None)
+    assert both.err == ("qwen-review: warning: .qwen-review.toml is used; the [tool.qwen-review] table in "
+                        "pyproject.toml is ignored\n")
+    # A pyproject.toml that only names qwen-review as a dependency configures nothing: no warning.
+    repo.write("pyproject.toml", '[project]\nname = "x"\ndependencies = ["qwen-review"]\n')
+    assert dry(repo.path, capsys).err == ""
+    (repo.path / ".qwen-review.toml").unlink()
+    repo.write("pyproject.toml", '[tool.qwen-review]\nexclude = []\n[tool.qwen_review]\nexclude = []\n')
+    twice = run_cli(repo.path, "--dry-run", capsys=capsys)
+    assert twice.code == 2
+    assert "both [tool.qwen-review] and [tool.qwen_review]: keep one" in twice.err
+
+
 def test_a_history_shorter_than_asked_points_at_the_log(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
     for n in range(2):
         repo.write("a.py", f"a = {n}\n")
