@@ -27,6 +27,9 @@ class Completion(Protocol):
     @property
     def completion_tokens(self) -> int: ...
 
+    @property
+    def requests(self) -> int: ...  # HTTP requests sent for it, retries included
+
 
 class Client(Protocol):
     model: str
@@ -100,13 +103,14 @@ def _ask(result: UnitResult, client: Client, *, cache: Cache | None,
         try:
             completion = client.complete(messages)
         except QwenReviewError as exc:
+            result.calls += getattr(exc, "requests", 0)  # the requests it took to give up
             result.error = exc.message
             result.cause = "provider"
             if getattr(exc, "permanent", False):
                 result.fatal = exc
                 stop.set()
             return
-        result.calls += 1
+        result.calls += completion.requests
         result.prompt_tokens += completion.prompt_tokens
         result.completion_tokens += completion.completion_tokens
         try:

@@ -161,6 +161,7 @@ def test_retries_429_with_retry_after_500_and_dropped_connection(
     assert result.code == 0, result.err
     assert len(result.json()["findings"]) == 1
     assert len(model_server.requests) == 4
+    assert result.json()["stats"]["llm_calls"] == 4  # every request sent, retries included
 
 
 def test_quota_exhausted_is_not_retried(shop: GitRepo, model_server: ModelServer,
@@ -170,6 +171,7 @@ def test_quota_exhausted_is_not_retried(shop: GitRepo, model_server: ModelServer
     assert result.code == 3
     assert "quota" in result.err
     assert len(model_server.requests) == 1
+    assert result.json()["stats"]["llm_calls"] == 1  # a request that failed was still sent
     assert "sk-test-key" not in result.err + result.out
 
 

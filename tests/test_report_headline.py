@@ -40,9 +40,9 @@ def test_a_review_where_every_unit_failed_is_headed_not_reviewed(
     assert text.out.splitlines()[1] == "Not reviewed: 2 of 2 units failed."
     assert "No findings" not in text.out and "No findings" not in markdown.out
     assert "\n\n**Not reviewed**: 2 of 2 units failed.\n" in markdown.out
-    # No request was answered: the footer says so rather than "0 model calls" after the attempts.
-    assert "2 units (2 failed) · 0 model answers ·" in text.out
-    assert "2 units (2 failed) · 0 model answers ·" in markdown.out
+    # Two requests were sent (400 is not retried), though none was answered: the footer counts them.
+    assert "2 units (2 failed) · 2 model requests ·" in text.out
+    assert "2 units (2 failed) · 2 model requests ·" in markdown.out
 
 
 def test_a_partly_reviewed_change_says_which_part_had_no_findings(
@@ -56,4 +56,4 @@ def test_a_partly_reviewed_change_says_which_part_had_no_findings(
 
     assert text.out.splitlines()[1] == "No findings in the reviewed part; 1 of 2 units could not be reviewed."
     assert "\n\nNo findings in the reviewed part; **1 of 2 units could not be reviewed**.\n" in markdown.out
-    assert "2 units (1 failed) · 1 model answer ·" in text.out
+    assert "2 units (1 failed) · 2 model requests ·" in text.out

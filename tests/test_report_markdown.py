@@ -125,7 +125,7 @@ def test_unanchored_findings_skipped_files_failed_units_and_stats_are_listed() -
     assert "- `lib/x.py`: invalid answer twice: missing 'findings'" in out
     assert "model `qwen3-coder-plus`" in out
     assert "12,345 prompt + 678 completion tokens" in out
-    assert "· 2 units (1 from the cache, 1 failed) · 3 model answers ·" in out
+    assert "· 2 units (1 from the cache, 1 failed) · 3 model requests ·" in out
     assert "1 secret redacted" in out
     assert "2.3 s</sub>\n" in out
 
@@ -183,7 +183,7 @@ def test_failed_units_are_in_the_headline_never_no_findings() -> None:
     assert "`A..B`\n\nNo findings in the reviewed part; **2 of 5 units could not be reviewed**.\n\n" in outs[1]
     assert "1 info\n\n**2 of 5 units could not be reviewed.**\n\n### Summary" in outs[2]
     assert not any("No findings." in out for out in outs)
-    assert "· 1 unit (1 failed) · 0 model answers ·" in outs[0]
+    assert "· 1 unit (1 failed) · 0 model requests ·" in outs[0]
 
 
 def test_report_renders_in_commonmark_as_written() -> None:

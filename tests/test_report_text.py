@@ -52,7 +52,7 @@ def test_unanchored_skipped_failed_and_stats_are_listed() -> None:
     assert "Skipped\n  assets/logo.png  binary\n  old.py           deleted\n" in out
     assert "Failed units (not reviewed)\n  lib/x.py: invalid answer twice: missing 'findings'\n" in out
     assert out.rstrip().endswith(
-        "4 files (2 reviewed) · 2 units (1 from the cache, 1 failed) · 3 model answers"
+        "4 files (2 reviewed) · 2 units (1 from the cache, 1 failed) · 3 model requests"
         " · 12,345 prompt + 678 completion tokens · 1 secret redacted · 2.3 s"
     )
     assert not any(line.endswith(" ") for line in out.splitlines())
@@ -118,6 +118,7 @@ def test_dry_run_shows_a_file_table_and_requests() -> None:
     assert "2 requests (one per unit) would be sent, ~1,500 estimated prompt tokens" in out
     assert "  1. src/app.py (~1,200 tokens)" in out
     assert "\nSkipped\n" not in out  # the table already gives each reason
+    assert "4 files (2 to review)" in out and "reviewed)" not in out  # nothing was reviewed yet
 
 
 def test_nothing_to_review() -> None:
@@ -147,7 +148,7 @@ def test_failed_units_are_in_the_headline_never_no_findings() -> None:
                                        "2 of 5 units could not be reviewed."]
     assert only_local.splitlines()[1:3] == ["1 finding: 1 critical", "Not reviewed: 1 of 1 unit failed."]
     assert not any("No findings." in out for out in (nothing, part, found, only_local))
-    assert "1 unit (1 failed) · 0 model answers ·" in nothing
+    assert "1 unit (1 failed) · 0 model requests ·" in nothing
 
 
 def test_printable_escapes_controls_but_keeps_text() -> None:
@@ -168,7 +169,7 @@ def test_without_a_width_no_line_is_broken() -> None:
     assert f"\n  lib/x.py: {GATEWAY}\n" in out
     assert "\n    " + "word " * 40 + "end of the body.\n" in out  # indented, and whole
     assert "\n  " + "The summary " * 12 + "ends here.\n" in out
-    assert "\n4 files (2 reviewed) · 2 units (1 from the cache, 1 failed) · 3 model answers · 12,345 prompt" in out
+    assert "\n4 files (2 reviewed) · 2 units (1 from the cache, 1 failed) · 3 model requests · 12,345 prompt" in out
 
 
 def test_a_terminal_width_wraps_under_the_indent() -> None:

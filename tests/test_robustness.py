@@ -53,6 +53,7 @@ class Completion:
     finish_reason: str | None = "stop"
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    requests: int = 1
 
 
 class ScriptedClient:

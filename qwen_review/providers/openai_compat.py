@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ class Completion:
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    requests: int = 1  # HTTP requests it took, retries included
 
 
 class ModelCallError(ProviderError):
@@ -113,7 +114,18 @@ class ChatClient:
         return self._json_mode_supported
 
     def complete(self, messages: Sequence[Message], *, json_mode: bool = True) -> Completion:
-        """Send one chat request, retrying per the policy; raises ModelCallError or ModelAuthError."""
+        """Send one chat request, retrying per the policy; raises ModelCallError or ModelAuthError.
+
+        The completion, or the error, carries `requests`: how many HTTP requests were sent for it.
+        """
+        sent = [0]
+        try:
+            return replace(self._complete(messages, json_mode=json_mode, sent=sent), requests=sent[0])
+        except QwenReviewError as exc:
+            exc.requests = sent[0]  # type: ignore[attr-defined]
+            raise
+
+    def _complete(self, messages: Sequence[Message], *, json_mode: bool, sent: list[int]) -> Completion:
         import httpx2
         import openai
 
@@ -131,6 +143,7 @@ class ChatClient:
                 raise self._gave_up_error(attempts, last_error)
             retry_after: float | None = None
             connect_timeout = min(self._connect_timeout, timeout)
+            sent[0] += 1
             try:
                 response = self._client.chat.completions.create(
                     model=self.model, messages=payload, timeout=httpx2.Timeout(timeout, connect=connect_timeout),

@@ -157,19 +157,15 @@ def unit_coverage(review: Review) -> tuple[int, int]:
     return failed, max(review.stats.units, failed)
 
 
-def stats_line(stats: Stats) -> str:
-    """The counts every report ends with.
-
-    `llm_calls` counts the answers the model gave (a repair round included); a request that was
-    retried and never answered is not one, so the line says "answers", and a failed unit's reason
-    says how many attempts it took.
-    """
+def stats_line(stats: Stats, *, dry_run: bool = False) -> str:
+    """The counts every report ends with; `llm_calls` counts the HTTP requests sent, retries included."""
     units = [f"{stats.cached_units} from the cache"] if stats.cached_units else []
     units += [f"{stats.failed_units} failed"] if stats.failed_units else []
     parts = [
-        f"{stats.files} file{'' if stats.files == 1 else 's'} ({stats.files_reviewed} reviewed)",
+        f"{stats.files} file{'' if stats.files == 1 else 's'} "
+        f"({stats.files_reviewed} {'to review' if dry_run else 'reviewed'})",
         f"{stats.units} unit{'' if stats.units == 1 else 's'}" + (f" ({', '.join(units)})" if units else ""),
-        f"{stats.llm_calls} model answer{'' if stats.llm_calls == 1 else 's'}",
+        f"{stats.llm_calls} model request{'' if stats.llm_calls == 1 else 's'}",
         f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} completion tokens",
     ]
     if stats.redactions:
@@ -240,7 +236,7 @@ def context(review: Review) -> dict[str, object]:
         ],
         "estimated_tokens": sum(r.estimated_tokens for r in review.requests),
         "stats": review.stats,
-        "stats_line": stats_line(review.stats),
+        "stats_line": stats_line(review.stats, dry_run=review.dry_run),
     }
 
 

@@ -102,7 +102,7 @@ def _blocks(review: Review) -> list[RenderableType]:
         for unit in review.failed_units:
             blocks.append(Text(f"  {printable(', '.join(unit.files))}: {printable(unit.reason)}"))
     if not nothing_to_review(review):
-        blocks.append(Text("\n" + stats_line(review.stats), style="dim"))
+        blocks.append(Text("\n" + stats_line(review.stats, dry_run=review.dry_run), style="dim"))
     return blocks
 
 
