@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -268,7 +269,8 @@ def deliver(review: Review, settings: Settings | None, *, fmt: str, output_path:
     from qwen_review.report import render
 
     env = make_environment(templates) if fmt == "markdown" else None
-    text = render(review, fmt, color=output_path is None and output.stdout_color(), env=env)
+    to_terminal = output_path is None and sys.stdout.isatty()
+    text = render(review, fmt, color=to_terminal and output.stdout_color(), wrap=to_terminal, env=env)
     if output_path is not None:
         try:
             output.write_file_atomic(output_path, text)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import sys
 
 import pytest
 
@@ -203,3 +205,18 @@ def test_a_piped_report_keeps_an_error_message_on_one_line(repo: GitRepo, model_
     assert result.code == 3
     failed = result.out.split("Failed units (not reviewed)\n", 1)[1].splitlines()[0]
     assert failed.startswith("  a.py: ") and "(end)" in failed and len(failed) > 200
+
+
+def test_a_terminal_gets_wrapped_lines_even_without_colour_and_a_pipe_gets_whole_ones(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from qwen_review import engine
+
+    long_body = "word " * 60  # 300 characters on one line
+    review = sample_review()
+    review = dataclasses.replace(review, findings=[dataclasses.replace(review.findings[0], body=long_body)])
+    monkeypatch.setenv("NO_COLOR", "1")
+    for terminal in (True, False):
+        monkeypatch.setattr(sys.stdout, "isatty", lambda terminal=terminal: terminal)
+        engine.deliver(review, None, fmt="text", output_path=None)
+        widest = max(len(line) for line in capsys.readouterr().out.splitlines())
+        assert (widest <= 100) if terminal else (widest >= 300)
