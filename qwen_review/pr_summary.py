@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from qwen_review.anchor import fingerprint
@@ -148,12 +147,9 @@ def next_state(plan: PublishPlan, *, head_sha: str | None, posted: Sequence[Inli
 @functools.lru_cache(maxsize=1)
 def default_environment() -> jinja2.Environment:
     """The packaged comment templates; the CLI passes its own environment (base-commit overrides first)."""
-    import jinja2
+    from qwen_review.prompts import make_environment
 
-    packaged = Path(__file__).parent / "templates"  # where the wheel puts them; beside the package in a checkout
-    directory = packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+    return make_environment()
 
 
 def _location(entry: ListedFinding) -> str:
