@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from qwen_review.config import CONFIG_FILE, parse_config_text, read_config_file
+from qwen_review import output
+from qwen_review.config import config_file_name, parse_config_text, read_config_file
 from qwen_review.errors import ConfigError
 from qwen_review.prompts import REPO_TEMPLATES_DIR
 
@@ -74,12 +75,11 @@ def base_config(repo: pygit2.Repository | None, base: str, *, root: Path, config
         return BaseConfig(parse_config_text(text, f"{base[:12]}:{relative}"), f"{base[:12]}:{relative}")
     if repo is None:
         return BaseConfig({}, "settings")
-    for name in (CONFIG_FILE, "pyproject.toml"):
-        text = blob_text(repo, base, name)
-        if text is not None and (name == CONFIG_FILE or "qwen-review" in text):
-            source = f"{base[:12]}:{name}"
-            return BaseConfig(parse_config_text(text, source), source)
-    return BaseConfig({}, "settings")
+    name = config_file_name(lambda root_file: blob_text(repo, base, root_file), warn=output.warn)
+    if name is None:
+        return BaseConfig({}, "settings")
+    source = f"{base[:12]}:{name}"
+    return BaseConfig(parse_config_text(blob_text(repo, base, name) or "", source), source)
 
 
 def base_templates(repo: pygit2.Repository | None, base: str, *, root: Path,

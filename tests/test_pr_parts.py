@@ -146,6 +146,18 @@ def test_config_and_templates_are_read_from_the_base_commit_only(repo: GitRepo) 
         base_templates(git, base, root=repo.path, templates_dir="../elsewhere")
 
 
+def test_the_base_commit_config_is_found_as_in_a_work_tree(repo: GitRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    repo.write("pyproject.toml", '[project]\ndependencies = ["qwen-review"]\n[tool.qwen_review]\nmodel = "underscore"\n')
+    first = repo.commit("the underscore spelling")
+    git = open_repository(repo.path)
+    assert base_config(git, first, root=repo.path, config_path=None).values == {"model": "underscore"}
+    repo.write(".qwen-review.toml", 'model = "file"\n')
+    second = repo.commit("a config file beside the table")
+    chosen = base_config(git, second, root=repo.path, config_path=None)
+    assert chosen.values == {"model": "file"} and chosen.source == f"{second[:12]}:.qwen-review.toml"
+    assert "the [tool.qwen-review] table in pyproject.toml is ignored" in capsys.readouterr().err
+
+
 def test_sides_rebuilt_from_a_patch_keep_line_numbers_and_missing_newlines() -> None:
     old, new = sides_from_patch("@@ -3,2 +3,3 @@ def f():\n a\n-b\n+B\n+c\n\\ No newline at end of file")
     assert old.split("\n") == ["", "def f():", "a", "b", ""]  # the section text right above the hunk
