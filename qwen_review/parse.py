@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any, Literal
@@ -15,6 +16,7 @@ _SEVERITY_ALIASES = {
     "warning": "medium", "moderate": "medium", "major": "high", "error": "high", "blocker": "critical",
 }
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)```", re.DOTALL)
+_THINKING = re.compile(r"\A\s*<think>.*?(?:</think>|\Z)", re.DOTALL)  # only before the answer
 
 
 class AnswerError(ValueError):
@@ -103,18 +105,32 @@ class ModelAnswer(BaseModel):
 
 
 def extract_json(text: str) -> Any:
-    """Raw JSON, JSON in a code fence, or the outermost {...} of a longer text."""
+    """Raw JSON, JSON in a code fence, or the first JSON object in a longer text.
+
+    Reasoning models (Qwen3 through some servers) may put their thinking before the answer in
+    `<think>` tags; braces in it, or in prose after the object, must not hide the answer.
+    """
+    text = _THINKING.sub("", text)
     stripped = text.strip()
-    candidates = [stripped]
-    candidates += [m.group(1) for m in _FENCE.finditer(text)]
-    start, end = stripped.find("{"), stripped.rfind("}")
-    if 0 <= start < end:
-        candidates.append(stripped[start : end + 1])
+    candidates = [stripped, *(m.group(1) for m in _FENCE.finditer(text))]
     for candidate in candidates:
         try:
             return json.loads(candidate)
         except ValueError:
             continue
+    decoder = json.JSONDecoder()
+    found: Any = None
+    for match in itertools.islice(re.finditer(r"\{", stripped), 200):  # answers are short; bound the work
+        try:
+            value, _ = decoder.raw_decode(stripped, match.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict) and ("findings" in value or "summary" in value):
+            return value
+        if found is None:
+            found = value  # some other object: the answer only if nothing better follows
+    if found is not None:
+        return found
     raise AnswerError("the answer is not a JSON object: reply with only the JSON object described above")
 
 

@@ -19,6 +19,9 @@ VALID = '{"summary": "ok", "findings": [{"path": "a.py", "line": 3, "severity": 
     f"```json\n{VALID}\n```",
     f"Here is my review:\n```\n{VALID}\n```\nThanks",
     f"Sure! {VALID} Hope it helps.",
+    f"<think>\nThe diff adds {{a}} and removes {{b}}; line 3 looks wrong.\n</think>\n\n{VALID}",
+    f"Checked {{the}} braces first. {VALID} Also see {{this}}.",
+    f'{{"note": "a stray object"}} then the answer: {VALID}',
 ])
 def test_raw_fenced_and_embedded_json_are_accepted(text: str) -> None:
     answer = parse_answer(text)
