@@ -8,13 +8,21 @@ comment, so a re-run or a retry never duplicates either.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qwen_review.github_client import GitHubClient, GitHubRejected, call
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
-from qwen_review.pr_state import SummaryState, decode_state, fingerprints_in, is_summary, review_run_in, safe_id
+from qwen_review.pr_state import (
+    OpenFinding,
+    SummaryState,
+    decode_state,
+    fingerprints_in,
+    is_summary,
+    review_run_in,
+    safe_id,
+)
 from qwen_review.pr_summary import InlineComment, next_state, plan_publication, render_summary, review_body
 from qwen_review.review import Finding
 
@@ -101,17 +109,19 @@ class PublishResult:
     listed: int  # findings the summary lists, from this run and earlier runs
     rejected: int  # comments GitHub refused, listed in the summary instead
     truncated: bool
+    open: tuple[OpenFinding, ...] = ()  # what counts for the pull request now (pr_summary.open_findings)
 
 
 def publish_review(client: GitHubClient, *, repository: str, number: int, head_sha: str,
                    findings: Sequence[Finding], summary_markdown: str, max_inline_comments: int,
                    commentable: Mapping[str, FileLines] | None = None, env: jinja2.Environment | None = None,
                    author: str | None = None, run_id: str | None = None,
-                   keep_previous_head: bool = False) -> PublishResult:
+                   keep_previous_head: bool = False, reviewed_paths: Set[str] = frozenset()) -> PublishResult:
     """Post the new anchored findings as one review, then create or edit the summary comment.
 
     `keep_previous_head`: part of `head_sha` went unreviewed (a unit failed), so the summary keeps
     the last completely reviewed head and the next run reviews everything after it again.
+    `reviewed_paths`: the files this run reviewed; earlier findings elsewhere still count.
 
     `commentable` is GitHub's view of the diff (`commentable_lines_from_patches(fetch_pull_files(...))`);
     it is fetched when not given. `author` (e.g. "github-actions[bot]") limits which comments count
@@ -129,7 +139,8 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
 
     plan = plan_publication(findings=findings, previous=previous, already_inline=inline_before,
                             commentable=commentable if commentable is not None else github_view(),
-                            max_inline=max_inline_comments, head_sha=head_sha, env=env)
+                            max_inline=max_inline_comments, head_sha=head_sha, env=env,
+                            reviewed_paths=reviewed_paths)
     review_url, posted, rejected = _post_review(client, repo, pull, head_sha=head_sha, comments=plan.inline,
                                                 run_id=run_id or uuid.uuid4().hex, github_view=github_view)
     reviewed = previous.head_sha if keep_previous_head else head_sha
@@ -144,7 +155,7 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
                        stored=lambda: _find_summary(list(issue.get_comments()), author))
         url, created = comment.html_url, True
     return PublishResult(comment_url=url, comment_created=created, review_url=review_url, inline_posted=len(posted),
-                         listed=len(state.listed), rejected=len(rejected), truncated=truncated)
+                         listed=len(state.listed), rejected=len(rejected), truncated=truncated, open=state.open)
 
 
 def _post_review(client: GitHubClient, repo: Any, pull: Any, *, head_sha: str, comments: Sequence[InlineComment],

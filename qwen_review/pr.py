@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qwen_review import output
-from qwen_review.errors import EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
+from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
 from qwen_review.github_client import GitHubTokenError
 from qwen_review.pr_actions import annotate, append_step_summary, write_outputs
 from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
-from qwen_review.pr_state import SummaryState
+from qwen_review.pr_state import OpenFinding, SummaryState
+from qwen_review.pr_summary import fingerprint_of
+from qwen_review.review import SEVERITIES, severity_rank
 
 if TYPE_CHECKING:
     import jinja2
@@ -107,17 +109,43 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     summary = _summary_text(review, source)
     result: PublishResult | None = None
     failure: PublishError | None = None
+    standing: tuple[OpenFinding, ...] | None = None  # what counts for the pull request, when known
     if options["dry_run"]:
         _show_dry_run(previous)
+    elif source.since == pull.head_sha:
+        # A re-run on the same head: the comment already says everything; what it counted still counts.
+        _say(options, "no new commits since the last review: the summary comment is left as it is")
+        standing = previous.open
     elif review.stats.units and review.stats.failed_units >= review.stats.units:
         output.warn("no unit got an answer: nothing posted, so the next run reviews this head again")
     else:
         failure, result = _publish(client, pull, review, summary, settings, env, source, runner, options)
-    _report_to_runner(runner, review, env, result, failure)
+        standing = result.open if result is not None else None
+    _report_to_runner(runner, review, env, result, failure, standing)
     code = engine.deliver(review, settings, fmt=options["fmt"], output_path=options["output_path"], templates=loader)
     if code == EXIT_PROVIDER and review.failed_units:
         annotate("error", f"no unit got a valid answer from the model: {review.failed_units[0].reason}")
+    if standing is not None and code in (EXIT_OK, EXIT_FINDINGS):
+        code = _gate(standing, review, settings.fail_on, options)
     return _with_publish_failure(code, failure, pull=pull, settings=settings)
+
+
+def _gate(standing: tuple[OpenFinding, ...], review: Review, fail_on: str, options: dict[str, Any]) -> int:
+    """`fail_on` judges the pull request as it stands: earlier findings in files not reviewed again still count.
+
+    Otherwise a re-run, or a push that changes only other files, would pass a check that a
+    finding nobody fixed had failed.
+    """
+    threshold = severity_rank(fail_on)
+    if threshold < 0:
+        return EXIT_OK
+    current = {fingerprint_of(f) for f in review.findings}
+    earlier = [o for o in standing if o.fingerprint not in current and severity_rank(o.severity) >= threshold]
+    if earlier:
+        _say(options, f"{len(earlier)} finding(s) at or above {fail_on} from earlier runs still stand "
+                      "(in files this run did not review again)")
+    worst = max((severity_rank(o.severity) for o in standing), default=-1)
+    return EXIT_FINDINGS if worst >= threshold else EXIT_OK
 
 
 def _has_provider(flags: dict[str, Any]) -> bool:
@@ -158,13 +186,20 @@ def _publish(client: GitHubClient | None, pull: PullRequestRef, review: Review, 
         result = publish_review(client, repository=pull.repository, number=pull.number, head_sha=pull.head_sha,
                                 findings=review.findings, summary_markdown=summary,
                                 max_inline_comments=settings.max_inline_comments, commentable=commentable,
-                                env=env, author=runner.login, keep_previous_head=bool(review.failed_units))
+                                env=env, author=runner.login, keep_previous_head=bool(review.failed_units),
+                                reviewed_paths=_reviewed_paths(review))
     except PublishError as exc:
         return exc, None
     posted = f"{result.inline_posted} inline comment(s)" if result.review_url else "no new inline comment"
     _say(options, f"posted {posted}; summary comment {'created' if result.comment_created else 'updated'}: "
              f"{result.comment_url}")
     return None, result
+
+
+def _reviewed_paths(review: Review) -> frozenset[str]:
+    """The files this run looked at again (both names of a renamed file), less those of units that failed."""
+    failed = {path for unit in review.failed_units for path in unit.files}
+    return frozenset({f.path for f in review.files} | {f.old_path for f in review.files}) - failed
 
 
 def _with_publish_failure(code: int, failure: PublishError | None, *, pull: PullRequestRef,
@@ -209,19 +244,29 @@ def _show_dry_run(previous: SummaryState) -> None:
 
 
 def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment, result: PublishResult | None,
-                      failure: PublishError | None) -> None:
-    """The Markdown report in the step summary; findings, highest severity and the comment URL as outputs."""
+                      failure: PublishError | None, standing: tuple[OpenFinding, ...] | None) -> None:
+    """The Markdown report in the step summary; the findings that stand (this run's when unknown), their
+    highest severity and the comment URL as outputs."""
     from qwen_review.report import render
 
     text = render(review, "markdown", env=env)
+    if standing is not None and len(standing) > len(review.findings):
+        text += (f"\n\n{len(standing)} finding(s) stand on the pull request, counting earlier runs' "
+                 f"in files this run did not review again (highest: {_highest(standing)}).")
     if result is not None:
         text += f"\n\nSummary comment: {result.comment_url}"
     elif failure is not None:
         text += f"\n\n**Not posted to the pull request**: {runner.scrub(failure.message)}"
     append_step_summary(runner.step_summary, text)
-    write_outputs(runner.output, {"findings": str(len(review.findings)),
-                                  "highest-severity": review.highest_severity(),
+    write_outputs(runner.output, {"findings": str(len(review.findings) if standing is None else len(standing)),
+                                  "highest-severity": review.highest_severity() if standing is None
+                                  else _highest(standing),
                                   "comment-url": result.comment_url if result is not None else ""})
+
+
+def _highest(standing: tuple[OpenFinding, ...]) -> str:
+    ranks = [severity_rank(o.severity) for o in standing]
+    return SEVERITIES[max(ranks)] if ranks else "none"
 
 
 def _skip(runner: RunnerEnv, reason: str, options: dict[str, Any]) -> int:

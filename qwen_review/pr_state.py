@@ -91,20 +91,31 @@ class ListedFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenFinding:
+    """A finding that still counts for the pull request (its gate and outputs), from this run or an earlier one."""
+
+    fingerprint: str
+    path: str
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryState:
     head_sha: str | None = None
     posted: frozenset[str] = frozenset()
     listed: tuple[ListedFinding, ...] = ()
+    open: tuple[OpenFinding, ...] = ()
 
 
 class _StateDoc(BaseModel):
     head: str | None
     posted: list[str]
     listed: list[ListedFinding]
+    open: list[OpenFinding] | None = None  # absent in states written before it existed
 
 
 def _state_line(state: SummaryState, listed: Sequence[ListedFinding]) -> str:
-    doc = _StateDoc(head=state.head_sha, posted=sorted(state.posted), listed=list(listed))
+    doc = _StateDoc(head=state.head_sha, posted=sorted(state.posted), listed=list(listed), open=list(state.open))
     packed = base64.b64encode(zlib.compress(doc.model_dump_json().encode("utf-8"), 9)).decode("ascii")
     return f"<!-- qwen-review:state v1 {packed} -->"
 
@@ -146,4 +157,6 @@ def decode_state(body: str | None) -> SummaryState:
         doc = _StateDoc.model_validate_json(zlib.decompress(base64.b64decode(match[1], validate=True)))
     except (binascii.Error, zlib.error, ValidationError, ValueError):
         return SummaryState()
-    return SummaryState(head_sha=doc.head, posted=frozenset(doc.posted), listed=tuple(doc.listed))
+    # A state from before `open` existed: its listed findings are the ones known to count.
+    known = doc.open if doc.open is not None else [OpenFinding(e.fingerprint, e.path, e.severity) for e in doc.listed]
+    return SummaryState(head_sha=doc.head, posted=frozenset(doc.posted), listed=tuple(doc.listed), open=tuple(known))

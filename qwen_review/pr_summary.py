@@ -18,6 +18,7 @@ from qwen_review.pr_diff import FileLines
 from qwen_review.pr_state import (
     SUMMARY_MARKER,
     ListedFinding,
+    OpenFinding,
     SummaryState,
     encode_state,
     fingerprint_marker,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 BODY_BUDGET = 65_000  # GitHub refuses bodies over 65,536 characters; keep a margin
 TEXT_LIMIT = 20_000  # a finding's body or suggestion; longer suggestions are dropped, not cut
+OPEN_LIMIT = 300  # open findings kept in the hidden state, most severe first
 
 Reason = Literal["unanchored", "off_diff", "over_cap", "rejected"]
 REASONS: dict[str, str] = {
@@ -84,6 +86,7 @@ class PublishPlan:
     inline: tuple[InlineComment, ...]
     listed: tuple[ListedFinding, ...]
     posted: frozenset[str]
+    open: tuple[OpenFinding, ...] = ()
 
 
 def listed_from(finding: Finding, *, reason: Reason, seen_at: str) -> ListedFinding:
@@ -103,8 +106,12 @@ def _sorted(entries: Iterable[ListedFinding]) -> tuple[ListedFinding, ...]:
 
 def plan_publication(*, findings: Sequence[Finding], previous: SummaryState, already_inline: Set[str],
                      commentable: Mapping[str, FileLines], max_inline: int, head_sha: str,
-                     env: jinja2.Environment | None = None) -> PublishPlan:
-    """Split this run's findings into new inline comments and summary entries; keep earlier entries."""
+                     env: jinja2.Environment | None = None, reviewed_paths: Set[str] = frozenset()) -> PublishPlan:
+    """Split this run's findings into new inline comments and summary entries; keep earlier entries.
+
+    An earlier finding (listed, or counted as open) is kept while its file is not in `reviewed_paths`,
+    the files this run reviewed: once a run has looked at a file again, what it found there is what counts.
+    """
     posted = frozenset(previous.posted | already_inline)
     first_seen = {e.fingerprint: e.seen_at for e in previous.listed}
     seen: set[str] = set()
@@ -126,8 +133,20 @@ def plan_publication(*, findings: Sequence[Finding], previous: SummaryState, alr
             inline.append(comment)
         else:
             listed.append(comment.entry)
-    carried = (e for e in previous.listed if e.fingerprint not in posted and e.fingerprint not in seen)
-    return PublishPlan(inline=tuple(inline), listed=_sorted([*listed, *carried]), posted=posted)
+    carried = (e for e in previous.listed
+               if e.fingerprint not in posted and e.fingerprint not in seen and e.path not in reviewed_paths)
+    return PublishPlan(inline=tuple(inline), listed=_sorted([*listed, *carried]), posted=posted,
+                       open=open_findings(findings, previous.open, reviewed_paths=reviewed_paths))
+
+
+def open_findings(findings: Sequence[Finding], earlier: Iterable[OpenFinding], *,
+                  reviewed_paths: Set[str]) -> tuple[OpenFinding, ...]:
+    """This run's findings, and the earlier ones in files this run did not review; the most severe first,
+    at most OPEN_LIMIT (the gate needs the worst, the count is then a floor)."""
+    current = {fingerprint_of(f): OpenFinding(fingerprint_of(f), f.path, f.severity) for f in findings}
+    kept = [o for o in earlier if o.path not in reviewed_paths and o.fingerprint not in current]
+    ranked = sorted([*current.values(), *kept], key=lambda o: (-severity_rank(o.severity), o.path, o.fingerprint))
+    return tuple(ranked[:OPEN_LIMIT])
 
 
 def next_state(plan: PublishPlan, *, head_sha: str | None, posted: Sequence[InlineComment],
@@ -138,7 +157,7 @@ def next_state(plan: PublishPlan, *, head_sha: str | None, posted: Sequence[Inli
     """
     refused = [replace(c.entry, reason="rejected") for c in rejected]
     return SummaryState(head_sha=head_sha, posted=plan.posted | {c.entry.fingerprint for c in posted},
-                        listed=_sorted([*plan.listed, *refused]))
+                        listed=_sorted([*plan.listed, *refused]), open=plan.open)
 
 
 # --- rendering ---------------------------------------------------------------------------------

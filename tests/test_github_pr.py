@@ -51,17 +51,36 @@ def test_first_run_posts_a_review_and_the_summary(world: PullWorld, capsys: pyte
     assert "eval of untrusted input" in result.out  # the text report in the log
 
 
-def test_rerun_without_change_edits_the_summary_and_posts_nothing_new(
+def test_rerun_without_change_leaves_the_summary_and_keeps_the_verdict(
         world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
-    assert github(world, capsys).code == 0
+    assert github(world, capsys, "--fail-on", "high").code == 1
     first = world.summaries()[0]
-    assert github(world, capsys, GITHUB_EVENT_PATH=str(world.event("reopened"))).code == 0
+    rerun = github(world, capsys, "--fail-on", "high", GITHUB_EVENT_PATH=str(world.event("reopened")))
+    # "Re-run jobs" must not turn a failed check green: the high finding was not fixed.
+    assert rerun.code == 1
+    assert "no new commits since the last review: the summary comment is left as it is" in rerun.err
+    assert "1 finding(s) at or above high from earlier runs still stand" in rerun.err
     assert len(world.reviews()) == 1 and len(world.review_comments()) == 1
-    [summary] = world.summaries()
-    assert summary != first and f"no new commits since the last review of `{world.head[:12]}`" in summary
-    assert [r.status for r in world.github.calls("PATCH")] == [200]
+    assert world.summaries() == [first]  # the model's summary is not wiped by an empty run
+    assert world.github.calls("PATCH") == []
     assert len(world.model.requests) == 1  # nothing new was sent to the model
-    assert world.outputs()["findings"] == "0"
+    assert world.outputs() | {"comment-url": ""} == {"findings": "1", "highest-severity": "high", "comment-url": ""}
+
+
+def test_fail_on_judges_the_pull_request_until_the_finding_is_fixed(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert github(world, capsys, "--fail-on", "high").code == 1
+    # A push that changes only another file does not review app.py again: its finding still stands.
+    world.push({"README.md": "How to run it.\n"}, "docs")
+    docs = github(world, capsys, "--fail-on", "high", GITHUB_EVENT_PATH=str(world.event("synchronize")))
+    assert docs.code == 1
+    assert world.outputs()["highest-severity"] == "high"
+    # A push that fixes app.py reviews it again and finds nothing: the check passes.
+    world.push({"app.py": base_code()}, "no eval")
+    fixed = github(world, capsys, "--fail-on", "high", GITHUB_EVENT_PATH=str(world.event("synchronize")))
+    assert fixed.code == 0, fixed.err
+    assert world.outputs()["findings"] == "0" and world.outputs()["highest-severity"] == "none"
+    assert decode_state(world.summaries()[0]).open == ()
 
 
 def test_a_new_push_reviews_only_the_new_commit_and_posts_only_new_findings(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from qwen_review.anchor import fingerprint
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
 from qwen_review.pr_state import (
     STATE_BUDGET,
+    OpenFinding,
     SummaryState,
     decode_state,
     encode_state,
@@ -149,6 +153,34 @@ def test_plan_skips_posted_fingerprints_and_carries_earlier_entries() -> None:
     assert state.posted == {"done", "seen-on-pr", "moved"} and state.head_sha == "h1"
     rejected = next_state(plan, head_sha="h1", posted=[], rejected=plan.inline)
     assert "moved" not in rejected.posted and {e.reason for e in rejected.listed} >= {"rejected"}
+
+
+def test_earlier_findings_stand_until_a_run_reviews_their_file_again() -> None:
+    in_a = listed_from(finding(None, anchored=False, fp="a-old", severity="high"), reason="unanchored", seen_at="h0")
+    in_b = listed_from(finding(None, anchored=False, fp="b-old", path="b.py"), reason="unanchored", seen_at="h0")
+    inline_b = OpenFinding("b-inline", "b.py", "critical")  # posted inline by an earlier run
+    previous = SummaryState(head_sha="h0", posted=frozenset({"b-inline"}), listed=(in_a, in_b),
+                            open=(OpenFinding("a-old", "a.py", "high"), OpenFinding("b-old", "b.py", "medium"),
+                                  inline_b))
+    plan = plan_publication(findings=[finding(3, fp="a-new", severity="low")], previous=previous,
+                            already_inline=frozenset(), commentable=LINES, max_inline=5, head_sha="h1",
+                            reviewed_paths=frozenset({"a.py"}))
+    # a.py was reviewed again: its old finding is gone; b.py was not: its findings still stand and are listed.
+    assert [e.fingerprint for e in plan.listed] == ["b-old"]
+    assert [(o.fingerprint, o.severity) for o in plan.open] == [
+        ("b-inline", "critical"), ("b-old", "medium"), ("a-new", "low")]
+    assert next_state(plan, head_sha="h1", posted=plan.inline, rejected=[]).open == plan.open
+
+
+def test_a_state_written_before_open_findings_existed_counts_its_listed_ones() -> None:
+    entry = listed_from(finding(None, anchored=False, fp="old", severity="high"), reason="unanchored", seen_at="h")
+    body, _ = render_summary(state=SummaryState(head_sha="h", listed=(entry,)), summary_markdown="", inline_count=0)
+    packed = body.split("\n")[1].split(" ")[3]
+    doc = json.loads(zlib.decompress(base64.b64decode(packed)))
+    del doc["open"]  # as the previous version wrote it
+    old_line = "<!-- qwen-review:state v1 " + base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode() + " -->"
+    old_body = body.replace(body.split("\n")[1], old_line)
+    assert decode_state(old_body).open == (OpenFinding("old", "a.py", "high"),)
 
 
 def test_state_round_trips_and_damage_reads_as_empty() -> None:
