@@ -190,3 +190,23 @@ def test_files_from_git_diff_match_what_github_lists(repo: GitRepo) -> None:
     assert files["keep.py"].patch is not None and files["keep.py"].patch.startswith("@@ -12,7 +12,7 @@")
     assert commentable_lines(files["keep.py"].patch)["RIGHT"] == dict.fromkeys(range(12, 19), 0)
     assert commentable_lines(files["gone.txt"].patch) == {"RIGHT": {}, "LEFT": {1: 0}}
+
+
+def test_files_from_git_diff_read_names_git_quotes_or_ends_with_a_tab(repo: GitRepo) -> None:
+    names = ["with space.py", 'quo"te.py', "tést ü.py", "old.txt"]
+    for name in names:
+        repo.write(name, "one\ntwo\n")
+    repo.write("blob one.bin", b"\x00\x01")
+    base = repo.commit("base")
+    for name in names[:3]:
+        repo.write(name, "one\ntwo\nthree\n")
+    repo.git("mv", "old.txt", "new näme.txt")
+    repo.write("blob one.bin", b"\x00\x02")
+    diff = repo.git("diff", "-M", f"{base}..{repo.commit('head')}")
+    assert "b/with space.py\t" in diff and '"b/t\\303\\251st \\303\\274.py"' in diff  # what git prints
+    files = {f.filename: f for f in files_from_git_diff(diff)}
+    assert sorted(files) == sorted(["with space.py", 'quo"te.py', "tést ü.py", "new näme.txt", "blob one.bin"])
+    assert (files["new näme.txt"].status, files["new näme.txt"].previous_filename) == ("renamed", "old.txt")
+    assert files["blob one.bin"].patch is None
+    for name in names[:3]:
+        assert commentable_lines(files[name].patch)["RIGHT"] == {1: 0, 2: 0, 3: 0}

@@ -116,6 +116,32 @@ def commentable_lines(patch: str | None) -> dict[str, dict[int, int]]:
     return sides
 
 
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+# `diff --git a/x b/y`: each side C-quoted by git when its path needs it, tab-free in this line.
+_DIFF_HEADER = re.compile(rf"(?P<old>{_QUOTED}|a/.*?) (?P<new>{_QUOTED}|b/.*)")
+_C_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def git_path(text: str, prefix: str) -> str:
+    """The path in a diff line, without `prefix`: git C-quotes odd names and ends `---`/`+++` names holding a space with a tab."""
+    text = text.removesuffix("\t")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        raw, body, index = bytearray(), text[1:-1], 0
+        while index < len(body):
+            char = body[index]
+            if char != "\\":
+                raw += char.encode("utf-8")
+                index += 1
+            elif body[index + 1] in "01234567":
+                raw.append(int(body[index + 1:index + 4], 8))
+                index += 4
+            else:
+                raw.append(_C_ESCAPES[body[index + 1]])
+                index += 2
+        text = raw.decode("utf-8")
+    return text.removeprefix(prefix)
+
+
 def files_from_git_diff(diff: str) -> list[PullFile]:
     """Turn `git diff -M` output into the entries GitHub's `pulls/{n}/files` would list."""
     files: list[PullFile] = []
@@ -125,23 +151,24 @@ def files_from_git_diff(diff: str) -> list[PullFile]:
         status = "modified"
         for line in lines:
             if line.startswith("rename from "):
-                old, status = line[len("rename from "):], "renamed"
+                old, status = git_path(line[len("rename from "):], ""), "renamed"
             elif line.startswith("rename to "):
-                new = line[len("rename to "):]
+                new = git_path(line[len("rename to "):], "")
             elif line.startswith("new file mode"):
                 status = "added"
             elif line.startswith("deleted file mode"):
                 status = "removed"
-            elif line.startswith("--- a/"):
-                old = old or line[len("--- a/"):]
-            elif line.startswith("+++ b/"):
-                new = line[len("+++ b/"):]
+            elif line.startswith("--- ") and line != "--- /dev/null":
+                old = old or git_path(line[len("--- "):], "a/")
+            elif line.startswith("+++ ") and line != "+++ /dev/null":
+                new = git_path(line[len("+++ "):], "b/")
             elif line.startswith("@@"):
                 break
         if new is None:  # a deletion, a pure rename or a binary file: take the name from the header
-            a_path, _, b_path = lines[0].partition(" b/")
-            new = old if status == "removed" else b_path
-            old = old or a_path.removeprefix("a/")
+            header = _DIFF_HEADER.fullmatch(lines[0])
+            assert header is not None, lines[0]
+            new = old if status == "removed" else git_path(header["new"], "b/")
+            old = old or git_path(header["old"], "a/")
         hunk_start = next((i for i, line in enumerate(lines) if line.startswith("@@")), None)
         patch = None if hunk_start is None else "\n".join(lines[hunk_start:]).rstrip("\n")
         files.append(PullFile(filename=new, patch=patch, status=status,
