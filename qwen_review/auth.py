@@ -70,8 +70,8 @@ def auth_status(*, env: Mapping[str, str], model: str | None = None, base_url: s
     enabled, reason = telemetry_state(telemetry_setting, env)
     common: dict[str, Any] = {"telemetry_enabled": enabled, "telemetry_reason": reason, "telemetry_sink": describe_sink(env)}
     kind = forced_kind(forced if forced is not None else env.get("QWEN_REVIEW_PROVIDER"))
-    source = configured_source(env, forced=forced)  # the choice select_provider makes
-    if source == OPENAI_SOURCE or kind == "openai":
+    source = configured_source(env, forced=forced, base_url=base_url)  # the choice select_provider makes
+    if source == OPENAI_SOURCE or kind == "openai" or (kind is None and base_url):
         url = base_url or env.get("OPENAI_BASE_URL") or DASHSCOPE_BASE_URL
         host = _host(url)
         return AuthStatus(provider="openai", source=source,

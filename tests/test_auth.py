@@ -137,6 +137,14 @@ def test_status_of_a_qwen_login_shows_host_expiry_and_qwens_terms() -> None:
     assert "telemetry: off: not turned on" in text
 
 
+def test_status_of_an_endpoint_without_its_key_does_not_claim_the_qwen_login() -> None:
+    creds_path().parent.mkdir(parents=True, exist_ok=True)
+    creds_path().write_text(creds_json(refresh_token="fake-refresh-3", resource_url="portal.qwen.example"))
+    status = auth_status(env=base_env(), base_url="http://localhost:11434/v1")  # as OPENAI_BASE_URL sets it
+    assert (status.provider, status.endpoint_host, status.token_expiry) == (
+        "openai", "localhost", "OPENAI_API_KEY is not set")
+
+
 def test_status_of_an_expired_login_says_it_is_refreshed_next_run() -> None:
     creds_path().parent.mkdir(parents=True, exist_ok=True)
     creds_path().write_text(creds_json(refresh_token="fake-refresh-1", expires_in_s=-10))

@@ -110,8 +110,23 @@ def test_forcing_qwen_oauth_skips_the_api_key(how: str, oauth: FakeOAuthServer) 
 def test_base_url_never_redirects_a_qwen_oauth_token(oauth: FakeOAuthServer) -> None:
     write_login(oauth)
     env = env_with(OPENAI_BASE_URL="http://attacker.example/v1", QWEN_OAUTH_BASE_URL=oauth.base_url)
-    config = select_provider(forced=None, model=None, base_url="http://attacker.example/v1", env=env)
+    config = select_provider(forced="qwen-oauth", model=None, base_url="http://attacker.example/v1", env=env)
     assert config.base_url == "https://api.qwen.example/v1"
+
+
+def test_an_endpoint_without_its_key_never_falls_back_to_the_qwen_login(oauth: FakeOAuthServer) -> None:
+    # Following the Ollama example but forgetting the key must not send the code to Qwen's cloud.
+    write_login(oauth)
+    env = env_with(OPENAI_BASE_URL="http://localhost:11434/v1", QWEN_OAUTH_BASE_URL=oauth.base_url)
+    with pytest.raises(CredentialsError) as caught:
+        select_provider(forced=None, model=None, base_url="http://localhost:11434/v1", env=env)
+    assert caught.value.exit_code == 2
+    assert caught.value.message == (
+        "an OpenAI-compatible endpoint is configured (http://localhost:11434/v1) but OPENAI_API_KEY is not set: "
+        "set it (any non-empty value for a local server that checks none)")
+    assert "--provider qwen-oauth" in (caught.value.hint or "")
+    assert configured_source(env, base_url="http://localhost:11434/v1") is None
+    assert oauth.requests == []
 
 
 def test_forcing_openai_without_a_key_is_exit_2(oauth: FakeOAuthServer) -> None:

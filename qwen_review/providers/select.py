@@ -11,6 +11,7 @@ from qwen_review.errors import ConfigError, CredentialsError
 from qwen_review.providers.credentials_file import credentials_path
 from qwen_review.providers.oauth_http import Sleep, api_base_url
 from qwen_review.providers.qwen_oauth import DEFAULT_OAUTH_MODEL, QwenTokenSource, Warn, display_path, find_login
+from qwen_review.scrub import public_url
 
 ProviderKind = Literal["openai", "qwen-oauth"]
 PROVIDER_KINDS: tuple[ProviderKind, ...] = ("openai", "qwen-oauth")
@@ -69,6 +70,13 @@ def select_provider(
             "--provider openai needs OPENAI_API_KEY (any non-empty value for a local server that checks none)",
             hint="use --dry-run to see what would be sent without calling a model",
         )
+    if kind is None and base_url:
+        # An endpoint was chosen (a local server, say): a Qwen OAuth login must not quietly send the code elsewhere.
+        raise CredentialsError(
+            f"an OpenAI-compatible endpoint is configured ({public_url(base_url)}) but OPENAI_API_KEY is not set: "
+            "set it (any non-empty value for a local server that checks none)",
+            hint="to use the Qwen OAuth login instead, pass --provider qwen-oauth (or set provider = \"qwen-oauth\")",
+        )
     login = find_login(env, warn=warn, timeout=timeout, sleep=sleep)
     if login is None:
         raise no_provider_error(env, forced=kind)
@@ -84,7 +92,7 @@ def select_provider(
     )
 
 
-def configured_source(env: Mapping[str, str], *, forced: str | None = None) -> str | None:
+def configured_source(env: Mapping[str, str], *, forced: str | None = None, base_url: str | None = None) -> str | None:
     """Where the provider of a run would come from, or None; no network, no token is exchanged.
 
     The one answer to "is a provider configured": `select_provider` follows it, `auth status`
@@ -96,8 +104,8 @@ def configured_source(env: Mapping[str, str], *, forced: str | None = None) -> s
     kind = forced_kind(forced if forced is not None else env.get("QWEN_REVIEW_PROVIDER"))
     if kind != "qwen-oauth" and (env.get("OPENAI_API_KEY") or "").strip():
         return OPENAI_SOURCE
-    if kind == "openai":
-        return None
+    if kind == "openai" or (kind is None and base_url):
+        return None  # an endpoint without its key: no provider (a login is not used in its place)
     login = find_login(env)  # builds no client and sends nothing: only says where the login is
     return login.source if login is not None else None
 
