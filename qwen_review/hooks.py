@@ -161,8 +161,10 @@ def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], 
         settings = _settings(plan, flags, options)
     templates = engine.templates_loader(plan, settings)
     try:
-        review = engine.run(plan, settings, dry_run=options["dry_run"], use_cache=options["use_cache"],
-                            templates=templates, files=files)
+        with engine.telemetry(settings) as record:  # one event per hook run, as for `review` (never in CI)
+            review = engine.run(plan, settings, dry_run=options["dry_run"], use_cache=options["use_cache"],
+                                templates=templates, files=files)
+            record(review)
     except CredentialsError as exc:
         if settings.on_error != "warn":
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -101,10 +102,16 @@ def test_low_finding_passes_and_is_shown(hooked: GitRepo, model_server: ModelSer
     model_server.script(Reply(text=answer(finding("shop.py", 3, "low", "Name is vague"))))
     hooked.write("shop.py", BASE + "x = 1\n")
     hooked.stage()
-    result = git_run(hooked, "commit", "-q", "-m", "ok", env=model_env(model_server.base_url))
+    telemetry = hooked.path.parent / "telemetry.jsonl"
+    env = {**model_env(model_server.base_url), "QWEN_REVIEW_TELEMETRY": "1",
+           "QWEN_REVIEW_TELEMETRY_FILE": str(telemetry)}
+    result = git_run(hooked, "commit", "-q", "-m", "ok", env=env)
     assert result.code == 0, result.text
     assert "Name is vague" in result.text
     assert hooked.rev("HEAD") != before
+    # A hook run is a run: with telemetry turned on it records its one event, as `review` does.
+    [event] = [json.loads(line) for line in telemetry.read_text().splitlines()]
+    assert (event["event"], event["findings"], event["provider_kind"]) == ("run", 1, "openai")
 
 
 def test_fail_on_from_the_config_file_wins_over_the_hook_default(hooked: GitRepo, model_server: ModelServer) -> None:
