@@ -52,7 +52,7 @@ def get_pull_request(client: GitHubClient, *, repository: str, number: int) -> P
         return PullRequestInfo(number=pull.number, head_sha=pull.head.sha, base_sha=pull.base.sha,
                                draft=bool(pull.draft), state=pull.state, html_url=pull.html_url,
                                head_repository=head_repo.full_name if head_repo is not None else None)
-    return call(client, "read the pull request", read)
+    return call(client, "read the pull request", read, missing=_pull_request(repository, number))
 
 
 def fetch_pull_files(client: GitHubClient, *, repository: str, number: int) -> list[PRFile]:
@@ -60,7 +60,11 @@ def fetch_pull_files(client: GitHubClient, *, repository: str, number: int) -> l
     pull = client.github.get_repo(repository).get_pull(number)
     return call(client, "read the pull request's files", lambda: [
         PRFile(filename=f.filename, status=f.status, patch=f.patch, previous_filename=f.previous_filename)
-        for f in pull.get_files()])
+        for f in pull.get_files()], missing=_pull_request(repository, number))
+
+
+def _pull_request(repository: str, number: int) -> str:
+    return f"pull request #{number} in {repository}"
 
 
 def _by(item: Any, author: str | None) -> bool:
@@ -71,8 +75,9 @@ def _find_summary(comments: Sequence[Any], author: str | None) -> Any | None:
     return next((c for c in comments if is_summary(c.body) and _by(c, author)), None)
 
 
-def _read_summary(client: GitHubClient, issue: Any, author: str | None) -> tuple[Any | None, SummaryState]:
-    comments = call(client, "read the pull request's comments", lambda: list(issue.get_comments()))
+def _read_summary(client: GitHubClient, issue: Any, author: str | None, *, missing: str
+                  ) -> tuple[Any | None, SummaryState]:
+    comments = call(client, "read the pull request's comments", lambda: list(issue.get_comments()), missing=missing)
     summary = _find_summary(comments, author)
     return summary, decode_state(summary.body) if summary is not None else SummaryState()
 
@@ -81,7 +86,7 @@ def read_previous_review(client: GitHubClient, *, repository: str, number: int,
                          author: str | None = None) -> SummaryState:
     """What the summary comment recorded: `head_sha` is the last reviewed head (None on a first run)."""
     issue = client.github.get_repo(repository).get_issue(number)
-    return _read_summary(client, issue, author)[1]
+    return _read_summary(client, issue, author, missing=_pull_request(repository, number))[1]
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -130,7 +135,7 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
     """
     repo = client.github.get_repo(repository)  # lazy: these objects make no request until used
     issue, pull = repo.get_issue(number), repo.get_pull(number)
-    summary, previous = _read_summary(client, issue, author)
+    summary, previous = _read_summary(client, issue, author, missing=_pull_request(repository, number))
     inline_before = call(client, "read the review comments", lambda: fingerprints_in(
         c.body for c in pull.get_review_comments() if _by(c, author)))
 

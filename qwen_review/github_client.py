@@ -24,6 +24,8 @@ DEFAULT_API_URL = "https://api.github.com"
 TOKEN_HINT = "check GITHUB_TOKEN / the github-token input"
 PERMISSION_HINT = ("give the workflow `permissions: pull-requests: write` (a personal or app token needs "
                    "\"Pull requests: write\" on the repository)")
+NOT_FOUND_HINT = ("check the pull request number (--pr, or the workflow_dispatch input) and GITHUB_REPOSITORY; "
+                  "a token of another owner, or a fine-grained token without access to the repository, gets 404 too")
 # GitHub's words in a 403 for a token that lacks a permission (an Actions or App token, a fine-grained
 # token; admin-only endpoints such as secrets), as opposed to a rate limit or a locked conversation.
 _PERMISSION_MESSAGES = ("resource not accessible by", "must have admin rights")
@@ -56,6 +58,12 @@ class GitHubTokenError(GitHubRejected):
     Still a PublishError, so whoever handles GitHub's refusals (the fork notice, the rotated-token
     warning) handles these too; but `--on-error warn`, meant for failures, does not soften it.
     """
+
+    exit_code = EXIT_USAGE
+
+
+class GitHubNotFound(GitHubRejected):
+    """What the run names does not exist on GitHub, or the token cannot see it (404): an input error, exit 2."""
 
     exit_code = EXIT_USAGE
 
@@ -156,9 +164,13 @@ def _bounded(wait: float, policy: RetryPolicy, status: int, message: str) -> _Fa
     return _Failure(wait, False, status, message)
 
 
-def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str | None = None) -> GitHubRejected:
+def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str | None = None,
+           missing: str | None = None) -> GitHubRejected:
     status = failure.status
     detail = f"{status} {failure.message}".strip() if status is not None else failure.message
+    if status == 404 and missing is not None:
+        return GitHubNotFound(client.scrub(f"GitHub has no {missing}, or the token cannot see it ({detail})."),
+                              status=status, hint=NOT_FOUND_HINT)
     if status == 401:
         return GitHubTokenError("GitHub rejected the token (401 Bad credentials).", status=status,
                                 hint=refused_hint or TOKEN_HINT)
@@ -177,10 +189,13 @@ def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str
 
 
 def call(client: GitHubClient, what: str, request: Callable[[], T],
-         stored: Callable[[], T | None] | None = None, *, refused_hint: str | None = None) -> T:
+         stored: Callable[[], T | None] | None = None, *, refused_hint: str | None = None,
+         missing: str | None = None) -> T:
     """Run one API call with retries; a write passes `stored`, which finds it if a failed attempt landed.
 
     `refused_hint` replaces the default hint (about a pull request's permissions) of a 401, 403 or 404.
+    `missing` names what a read needs to exist (e.g. "pull request #8 in octo/demo"): its 404 is then
+    an input error (exit 2), not a refusal.
     """
     from github import GithubException
 
@@ -191,7 +206,7 @@ def call(client: GitHubClient, what: str, request: Callable[[], T],
         except (GithubException, OSError) as exc:
             failure = _failure(exc, policy, attempt)
             if failure.wait is None or attempt >= policy.attempts:
-                raise _error(client, what, failure, refused_hint) from exc
+                raise _error(client, what, failure, refused_hint, missing) from exc
             policy.sleep(failure.wait)
             if failure.ambiguous and stored is not None:
                 found = call(client, f"check whether GitHub stored it ({what})", stored)

@@ -486,3 +486,15 @@ def test_a_model_that_never_answers_posts_nothing_and_fails_with_an_annotation(
     assert world.outputs()["findings"] == "0"
     warned = github(world, capsys, "--on-error", "warn")
     assert warned.code == 0 and world.writes() == []
+
+
+def test_a_pull_request_github_does_not_have_is_an_input_error(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = github(world, capsys, "--pr", "8")
+    assert wrong.code == 2, wrong.err
+    assert "GitHub has no pull request #8 in octo/demo, or the token cannot see it (404 Not Found)." in wrong.err
+    assert "hint: check the pull request number" in wrong.err and "permissions" not in wrong.err
+    assert "::error title=qwen-review::GitHub has no pull request #8" in wrong.err
+    assert world.model.requests == [] and world.writes() == []
+    elsewhere = github(world, capsys, GITHUB_EVENT_PATH=str(world.event(number=8)))  # the event's number is wrong
+    assert elsewhere.code == 2 and "GitHub has no pull request #8 in octo/demo" in elsewhere.err
