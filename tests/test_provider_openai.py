@@ -163,6 +163,24 @@ def test_401_is_a_credentials_error_without_retry(model_server: ModelServer, mak
     assert len(model_server.requests) == 1
 
 
+def test_403_is_a_credentials_error_and_404_says_what_to_check(model_server: ModelServer,
+                                                                make_client: MakeClient) -> None:
+    model_server.script(error_reply(403, "this key may not use qwen-max"))
+    with pytest.raises(ModelAuthError) as denied:
+        make_client().complete(MESSAGES)
+    assert denied.value.exit_code == EXIT_USAGE and "HTTP 403" in denied.value.message
+    assert denied.value.hint == "Check OPENAI_API_KEY (and that this key may use the model)."
+    oauth = make_client(refresh_token=lambda: "fresh")
+    model_server.script(error_reply(403, "no access"))
+    with pytest.raises(ModelAuthError) as login:
+        oauth.complete(MESSAGES)
+    assert "qwen-review auth login" in (login.value.hint or "")
+    model_server.script(error_reply(404, "Not Found"))
+    with pytest.raises(ModelCallError) as missing:
+        make_client().complete(MESSAGES)
+    assert "check that the base URL ends in /v1 and that model 'qwen-test' exists there" in missing.value.message
+
+
 def test_401_with_refresh_swaps_the_key_once(model_server: ModelServer, make_client: MakeClient) -> None:
     model_server.required_token = "access-2"
     calls: list[int] = []

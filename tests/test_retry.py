@@ -52,7 +52,7 @@ def test_budget_counts_down_to_zero_and_never_below() -> None:
     (422, "unprocessable", Action.FAIL),
     (413, "payload too large", Action.FAIL),
     (401, "Incorrect API key provided", Action.REFRESH),
-    (403, "forbidden", Action.FAIL_PERMANENT),
+    (403, "forbidden", Action.DENIED),
     (404, "The model `nope` does not exist or you do not have access to it.", Action.FAIL_PERMANENT),
     (400, "model_not_found", Action.FAIL_PERMANENT),
     (408, "request timeout", Action.RETRY),

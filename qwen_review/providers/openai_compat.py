@@ -52,8 +52,10 @@ class ModelAuthError(CredentialsError):
 
     permanent = True
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message, hint="Check OPENAI_API_KEY, or run `qwen-review auth login` for Qwen OAuth.")
+    def __init__(self, message: str, *, status: int | None = None, oauth: bool = False) -> None:
+        hint = ("Run `qwen-review auth login` again (or renew QWEN_OAUTH_REFRESH_TOKEN in CI)." if oauth
+                else "Check OPENAI_API_KEY (and that this key may use the model).")
+        super().__init__(message, hint=hint)
         self.status = status
 
 
@@ -155,16 +157,22 @@ class ChatClient:
                 status = exc.status_code
                 detail = self._scrub(_error_text(exc.body) or exc.message)
                 last_error = f"HTTP {status}: {detail}"
+                if status == 404:  # mostly a base URL without its /v1, or a model the server does not have
+                    last_error += f" (check that the base URL ends in /v1 and that model {self.model!r} exists there)"
                 action = classify_status(status, detail, json_mode=use_json)
                 retry_after = parse_retry_after(exc.response.headers)
                 if retry_after is not None:
                     last_error += f" (Retry-After {retry_after:g} s)"
                 if action is Action.REFRESH:
                     if self._refresh_token is None or refreshed:
-                        raise self._fail(ModelAuthError(self._message(last_error), status=status)) from None
+                        raise self._fail(ModelAuthError(self._message(last_error), status=status,
+                                                        oauth=self._refresh_token is not None)) from None
                     refreshed = True
                     self._refresh(generation)
                     continue
+                if action is Action.DENIED:
+                    raise self._fail(ModelAuthError(self._message(last_error), status=status,
+                                                    oauth=self._refresh_token is not None)) from None
                 if action is Action.DROP_JSON_MODE:
                     self._json_mode_supported = False  # remembered: later calls go straight to plain text
                     continue

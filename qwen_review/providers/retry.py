@@ -33,6 +33,7 @@ class Action(enum.Enum):
     RETRY = "retry"  # transient: 408, 409, 429 (not quota), 5xx, timeout, dropped connection
     RETRY_REFUSED = "retry_refused"  # connection refused or not made in time: at most `max_refused` retries
     REFRESH = "refresh"  # 401: refresh the credentials once and retry, when a refresher exists
+    DENIED = "denied"  # 403: the credentials work but may not do this (exit 2, like a rejected key)
     DROP_JSON_MODE = "drop_json_mode"  # the endpoint rejects response_format: resend as plain text
     FAIL = "fail"  # not retried; other requests may still succeed (context length, a bad unit)
     FAIL_PERMANENT = "fail_permanent"  # not retried; every later request would fail the same way
@@ -80,8 +81,10 @@ def classify_status(status: int, error_text: str, *, json_mode: bool) -> Action:
         return Action.RETRY
     if any(phrase in error_text.lower() for phrase in _MODEL_ACCESS_PHRASES):
         return Action.FAIL_PERMANENT
+    if status == 403:
+        return Action.DENIED
     # Wrong account, wrong URL or wrong method: the same for every unit, so sending more is pointless.
-    if status in (402, 403, 404, 405):
+    if status in (402, 404, 405):
         return Action.FAIL_PERMANENT
     return Action.FAIL
 
