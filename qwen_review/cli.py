@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from qwen_review import __version__, output
 from qwen_review.envfiles import load_for_this_process
-from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, QwenReviewError, UsageError
+from qwen_review.errors import EXIT_INTERRUPTED, EXIT_PROVIDER, EXIT_USAGE, QwenReviewError, UsageError
 from qwen_review.hooks import HOOK_DEFAULTS
 from qwen_review.review import SEVERITIES
 
@@ -115,17 +115,29 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "as <hook>.legacy is put back.")
     uninstall.add_argument("--pre-push", action="store_true", help="remove the pre-push hook instead")
 
-    auth = commands.add_parser("auth", help="Qwen OAuth login, status and logout",
-                               description="Manage the Qwen OAuth login shared with Qwen Code "
-                                           "(~/.qwen/oauth_creds.json, or $QWEN_HOME).")
+    auth = commands.add_parser("auth", help="which provider a run uses; Qwen OAuth login and logout",
+                               description="Show which model provider a run would use (API key or Qwen OAuth), "
+                                           "and manage the Qwen OAuth login shared with Qwen Code "
+                                           "(~/.qwen/oauth_creds.json, or $QWEN_HOME/oauth_creds.json).")
     auth_commands = auth.add_subparsers(dest="auth_command", metavar="ACTION", required=True)
-    auth_commands.add_parser("login", help="log in with the device flow (needs a terminal; not in CI)")
-    status = auth_commands.add_parser("status", help="show the provider, model, endpoint host, token expiry, "
-                                                     "whose terms apply and whether telemetry is on")
+    auth_commands.add_parser(
+        "login", help="log in with the device flow (needs a terminal; not in CI)",
+        description="Log in to Qwen with the OAuth device flow: open the printed link, approve, and the login "
+                    "is saved to ~/.qwen/oauth_creds.json (mode 0600), shared with Qwen Code. Needs a terminal; "
+                    "refused in CI, where QWEN_OAUTH_REFRESH_TOKEN is the way. QWEN_OAUTH_BASE_URL points it at "
+                    "another server. Qwen's free OAuth tier ended on 2026-04-15 (docs/providers.md).")
+    auth_commands.add_parser(
+        "logout", help="remove the stored Qwen OAuth credentials",
+        description="Delete ~/.qwen/oauth_creds.json: this also logs Qwen Code out. A login in the "
+                    "environment (QWEN_OAUTH_REFRESH_TOKEN, QWEN_OAUTH_CREDS) is not touched; it is named if set.")
+    status = auth_commands.add_parser(
+        "status", help="show the provider, model, endpoint host, token expiry, whose terms apply and "
+                       "whether telemetry is on",
+        description="Show what a run would use, without calling anything and without printing any token. "
+                    "Exit 0 when a provider is configured, 2 when a run would stop for the lack of one.")
     status.add_argument("--provider", choices=("openai", "qwen-oauth"), help="the provider to describe")
     status.add_argument("--model", help="the model to describe")
     status.add_argument("--base-url", help="the endpoint to describe")
-    auth_commands.add_parser("logout", help="remove the stored Qwen OAuth credentials")
 
     templates = commands.add_parser("templates", help="work with the prompt templates")
     templates_commands = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)
@@ -151,8 +163,10 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: dict[str, Any] |
                         help="what a provider failure does: fail (exit 3) or warn (a warning, exit 0) "
                              f"(default: {shown['on_error']})")
     parser.add_argument("--provider", choices=("openai", "qwen-oauth"), help="force a provider instead of detecting it")
-    parser.add_argument("--model", help="model name (default: OPENAI_MODEL, QWEN_MODEL, config, a Qwen coder model)")
-    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, config, DashScope)")
+    parser.add_argument("--model", help="model name (default: QWEN_REVIEW_MODEL, OPENAI_MODEL, QWEN_MODEL, config, "
+                                        "a Qwen coder model)")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL, config, DashScope; "
+                                           "a Qwen OAuth token only ever goes to the endpoint it names)")
     parser.add_argument("--include", action="append", metavar="GLOB", help="review only paths matching GLOB (repeatable)")
     parser.add_argument("--exclude", action="append", metavar="GLOB", help="do not review paths matching GLOB (repeatable)")
     parser.add_argument("--config", type=Path, metavar="PATH", help="config file (default: .qwen-review.toml or pyproject.toml)")
@@ -268,8 +282,14 @@ def _auth(args: argparse.Namespace) -> int:
 
     load_for_this_process()
     if args.auth_command == "login":
-        path = auth.auth_login(env=os.environ, output=output.notice, is_tty=sys.stdin.isatty() and sys.stderr.isatty())
-        output.notice(f"logged in; credentials stored in {path}")
+        auth.auth_login(env=os.environ, output=output.notice, is_tty=sys.stdin.isatty() and sys.stderr.isatty())
+        from qwen_review.providers.select import OPENAI_SOURCE, configured_source
+
+        winner = configured_source(os.environ)
+        if winner is not None and not winner.endswith("oauth_creds.json"):
+            name = "OPENAI_API_KEY" if winner == OPENAI_SOURCE else winner
+            output.warn(f"{name} is set and comes first: runs use it, not this login, until it is unset "
+                        "(or pass --provider qwen-oauth)")
     elif args.auth_command == "logout":
         output.write_stdout(auth.auth_logout(env=os.environ).message())
     else:
@@ -277,6 +297,8 @@ def _auth(args: argparse.Namespace) -> int:
         status = auth.auth_status(env=os.environ, model=settings.model, base_url=settings.base_url,
                                   forced=settings.provider, telemetry_setting=settings.telemetry)
         output.write_stdout("\n".join(status.lines()))
+        if status.source is None:  # a script can ask `auth status` whether a run would find a provider
+            return EXIT_USAGE
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from qwen_review.auth import auth_login, auth_logout, auth_status
 from qwen_review.errors import CredentialsError
 from qwen_review.providers.credentials_file import read_credentials
 from qwen_review.providers.oauth_device import DeviceAuthorization, pkce_pair, poll_for_token, request_device_code
+from tests.clirun import run_cli
 from tests.fakes.oauth_server import FakeOAuthServer, creds_json
 
 
@@ -180,3 +183,22 @@ def test_status_of_a_ci_refresh_token_makes_no_request(oauth: FakeOAuthServer) -
     assert (status.provider, status.source) == ("qwen-oauth", "QWEN_OAUTH_REFRESH_TOKEN")
     assert "exchanged" in status.token_expiry
     assert oauth.requests == []
+
+
+def test_login_says_when_another_credential_comes_first_and_status_exits_2_without_a_provider(
+        oauth: FakeOAuthServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    oauth.device_outcomes = ["ok"]
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    env = {"QWEN_OAUTH_BASE_URL": oauth.base_url, "OPENAI_API_KEY": "sk-comes-first"}
+    login = run_cli(tmp_path, "auth", "login", capsys=capsys, env=env)
+    assert login.code == 0, login.err
+    assert login.err.count("Logged in") == 1  # said once
+    assert ("warning: OPENAI_API_KEY is set and comes first: runs use it, not this login, until it is unset "
+            "(or pass --provider qwen-oauth)") in login.err
+    assert run_cli(tmp_path, "auth", "status", capsys=capsys, env=env).code == 0
+    creds_path().unlink()
+    nothing = run_cli(tmp_path, "auth", "status", capsys=capsys)
+    assert nothing.code == 2 and "provider: none" in nothing.out
