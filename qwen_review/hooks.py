@@ -174,8 +174,10 @@ def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], 
     code = engine.deliver(review, settings, fmt=options["fmt"], output_path=output_path, templates=templates)
     if code == EXIT_FINDINGS:  # said even with -q: a blocked commit must say why
         blocking = sum(severity_rank(f.severity) >= severity_rank(settings.fail_on) for f in review.findings)
+        # Under the pre-commit framework (it sets PRE_COMMIT=1), SKIP skips this hook alone, not every hook.
+        skip = f"SKIP=qwen-review git {gate}" if os.environ.get("PRE_COMMIT") == "1" else f"git {gate} --no-verify"
         output.notice(f"{gate} blocked: {blocking} finding{'s' * (blocking != 1)} at or above {settings.fail_on}; "
-                      f"fix {'them' if blocking != 1 else 'it'}, or skip the review once with `git {gate} --no-verify`")
+                      f"fix {'them' if blocking != 1 else 'it'}, or skip the review once with `{skip}`")
     return code
 
 

@@ -81,6 +81,9 @@ def test_pre_push_stage_reviews_the_pushed_range_and_blocks(repo: GitRepo, hook_
     assert result.code == 1, result.text
     assert "Failed" in result.out
     assert "Breaks the build" in result.out
+    # pre-commit sets PRE_COMMIT=1: the way past names SKIP, which skips this hook alone.
+    assert "push blocked: 1 finding at or above high" in result.out
+    assert "`SKIP=qwen-review git push`" in result.out
     sent = prompts(model_server)
     assert "NEW_MARK = 2" in sent
     assert "OLD_MARK" not in sent
