@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from qwen_review import output
 from qwen_review.github_client import GitHubClient, GitHubRejected, call
+from qwen_review.pr_actions import annotate
 from qwen_review.pr_diff import FileLines, PRFile, commentable_lines_from_patches
 from qwen_review.pr_state import (
     OpenFinding,
@@ -184,16 +186,29 @@ def _post_review(client: GitHubClient, repo: Any, pull: Any, *, head_sha: str, c
     except GitHubRejected as exc:
         if exc.status != 422:
             raise
+        refusal = exc.detail
     # GitHub does not say which comment it refused: check each against its own patches.
     view = github_view()
     good = [c for c in comments if c.fits(view)]
     bad = [c for c in comments if not c.fits(view)]
-    if not good or not bad:
-        return None, [], list(comments)
-    try:
-        return create(good).html_url, good, bad
-    except GitHubRejected as exc:
-        if exc.status != 422:
-            raise
-        return None, [], list(comments)
+    if good and bad:
+        try:
+            url = create(good).html_url
+        except GitHubRejected as exc:
+            if exc.status != 422:
+                raise
+            refusal = exc.detail
+        else:
+            _warn(f"GitHub refused the review ({refusal}): {len(bad)} comment(s) it cannot place on the diff are "
+                  f"listed in the summary comment instead; the other {len(good)} were posted")
+            return url, good, bad
+    _warn(f"GitHub refused the review ({refusal}): its {len(comments)} comment(s) are listed in the summary "
+          "comment instead")
+    return None, [], list(comments)
+
+
+def _warn(message: str) -> None:
+    """A refusal the run survives still deserves a line in the log and an annotation."""
+    output.warn(message)
+    annotate("warning", message)
 

@@ -45,11 +45,12 @@ class RetryPolicy:
 
 
 class GitHubRejected(PublishError):
-    """GitHub refused a request in a way retrying cannot fix; `status` is its HTTP status."""
+    """GitHub refused a request in a way retrying cannot fix; `status` is its HTTP status, `detail` its words."""
 
-    def __init__(self, message: str, *, status: int | None, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None, hint: str | None = None, detail: str = "") -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.detail = detail  # "422 Unprocessable Entity: ...", scrubbed like the message
 
 
 class GitHubTokenError(GitHubRejected):
@@ -167,7 +168,7 @@ def _bounded(wait: float, policy: RetryPolicy, status: int, message: str) -> _Fa
 def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str | None = None,
            missing: str | None = None) -> GitHubRejected:
     status = failure.status
-    detail = f"{status} {failure.message}".strip() if status is not None else failure.message
+    detail = client.scrub(f"{status} {failure.message}".strip() if status is not None else failure.message)
     if status == 404 and missing is not None:
         return GitHubNotFound(client.scrub(f"GitHub has no {missing}, or the token cannot see it ({detail})."),
                               status=status, hint=NOT_FOUND_HINT)
@@ -185,7 +186,7 @@ def _error(client: GitHubClient, what: str, failure: _Failure, refused_hint: str
                                 "and the PR number")
     else:
         message, hint = f"GitHub failed to {what} ({detail}).", None
-    return GitHubRejected(client.scrub(message), status=status, hint=hint)
+    return GitHubRejected(client.scrub(message), status=status, hint=hint, detail=detail)
 
 
 def call(client: GitHubClient, what: str, request: Callable[[], T],

@@ -181,11 +181,14 @@ def test_inline_cap_keeps_the_most_severe_and_lists_the_rest(github_server: Fake
 
 
 def test_a_422_moves_the_comments_github_cannot_place_to_the_summary(
-        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient, capsys: pytest.CaptureFixture[str]) -> None:
     wrong = commentable_lines_from_patches([PRFile("app.py", "modified", "@@ -0,0 +1,40 @@\n" + "+x\n" * 40)])
     findings = [finding("fp-a", 5, severity="high"), finding("fp-wrong", 12, title="Misplaced")]
     result = publish(client, pull, findings, commentable=wrong)
     assert statuses(github_server, "POST", REVIEWS) == [422, 200]
+    assert "warning: GitHub refused the review (422 Unprocessable Entity: Line could not be resolved): 1 comment(s) " \
+        "it cannot place on the diff are listed in the summary comment instead; the other 1 were posted" \
+        in capsys.readouterr().err
     assert [fingerprint_in(c["body"]) for c in github_server.review_comments[(REPO, 7)]] == ["fp-a"]
     assert (result.inline_posted, result.rejected) == (1, 1)
     state = decode_state(summaries(github_server)[0])
@@ -193,13 +196,19 @@ def test_a_422_moves_the_comments_github_cannot_place_to_the_summary(
     assert state.posted == {"fp-a"}
 
 
-def test_a_422_with_no_known_cause_moves_every_comment_to_the_summary(
-        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
-    github_server.fail_next("POST", REVIEWS, status=422)
+def test_a_422_with_no_known_cause_moves_every_comment_to_the_summary_with_a_warning(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    github_server.fail_next("POST", REVIEWS, status=422, message=f"Validation Failed for token {TOKEN}")
     result = publish(client, pull, first_findings())
     assert (result.review_url, result.inline_posted, result.rejected, result.listed) == (None, 0, 3, 4)
     assert github_server.reviews[(REPO, 7)] == [] and len(github_server.calls("POST", REVIEWS)) == 1
     assert "GitHub could not place it on the diff" in summaries(github_server)[0]
+    err = capsys.readouterr().err
+    assert "qwen-review: warning: GitHub refused the review (422 Validation Failed for token [REDACTED]): its 3 " \
+        "comment(s) are listed in the summary comment instead" in err
+    assert "::warning title=qwen-review::GitHub refused the review (422 " in err and TOKEN not in err
 
 
 def test_502_on_reads_is_retried(github_server: FakeGitHub, pull: PullRequest, client: GitHubClient,

@@ -217,9 +217,9 @@ class FakeGitHub(LoopbackServer):
             return self._store_issue_comment(repo, number, body, login)
 
     def fail_next(self, method: str, path: str, *, times: int = 1, status: int = 502,
-                  after_store: bool = False) -> None:
+                  after_store: bool = False, message: str = "Server Error") -> None:
         """The next `times` calls to METHOD path answer `status`; with after_store the write happens first."""
-        self.faults.append(Fault(method, path, times, status, after_store, body={"message": "Server Error"}))
+        self.faults.append(Fault(method, path, times, status, after_store, body={"message": message}))
 
     def stall_next(self, method: str, path: str, *, seconds: float, after_store: bool = True) -> None:
         """The next call to METHOD path is answered only after `seconds` (by then the client gave up)."""
