@@ -205,6 +205,29 @@ def test_ci_refresh_token_without_secret_storage_warns_that_the_secret_is_stale(
     assert not creds_path().exists()  # a CI login never touches the local file
 
 
+def test_a_refresh_token_variable_on_a_developers_machine_leaves_the_new_login_in_the_file(
+        oauth: FakeOAuthServer) -> None:
+    # Outside CI nothing could store the rotated token in a secret: without the file, the next run would fail.
+    old = oauth.issue_refresh_token()
+    warnings: list[str] = []
+    env = local_env(oauth, QWEN_OAUTH_REFRESH_TOKEN=old)
+    config = select_provider(forced=None, model=None, base_url=None, env=env, warn=warnings.append)
+    saved = read_credentials(creds_path())
+    assert saved is not None and saved.refresh_token in oauth.valid_refresh_tokens and saved.refresh_token != old
+    assert saved.access_token == config.api_key
+    assert stat.S_IMODE(creds_path().stat().st_mode) == 0o600
+    [warning] = warnings
+    assert "the new login was saved to" in warning and "unset QWEN_OAUTH_REFRESH_TOKEN" in warning
+    assert "QWEN_OAUTH_SECRET_NAME" not in warning  # no GitHub advice on a laptop
+    # A login already in the file is never replaced by one from the environment.
+    before = creds_path().read_text()
+    again: list[str] = []
+    select_provider(forced=None, model=None, base_url=None,
+                    env=local_env(oauth, QWEN_OAUTH_REFRESH_TOKEN=oauth.issue_refresh_token()), warn=again.append)
+    assert creds_path().read_text() == before
+    assert "already holds a login, so the new one was not saved" in again[0]
+
+
 def test_ci_rotation_is_stored_into_the_repository_secret(oauth: FakeOAuthServer, github: FakeGitHub) -> None:
     old = oauth.issue_refresh_token()
     warnings: list[str] = []

@@ -149,6 +149,11 @@ def rotation_handler(*, variable: str, env: Mapping[str, str], warn: Warn) -> Ca
               f"{variable} by hand")
 
     def handle(fresh: QwenCredentials) -> None:
+        from qwen_review.telemetry import ci_variable
+
+        if ci_variable(env) is None:  # a developer's machine: keep the new login where the next run finds it
+            keep_locally(fresh)
+            return
         if not (secret_name and secrets_token and repository):
             missing = ", ".join(name for name, value in (("QWEN_OAUTH_SECRET_NAME", secret_name),
                                                          ("QWEN_REVIEW_SECRETS_TOKEN", secrets_token),
@@ -167,6 +172,17 @@ def rotation_handler(*, variable: str, env: Mapping[str, str], warn: Warn) -> Ca
             warn(f"{stale}; storing it into secret {secret_name} failed: {exc.message}")
             return
         log.info("stored the rotated Qwen OAuth refresh token into secret %s of %s", secret_name, repository)
+
+    def keep_locally(fresh: QwenCredentials) -> None:
+        path = credentials_path(env)
+        shown = display_path(path, env)
+        if path.exists():  # another login lives there; it is not ours to replace
+            warn(f"{stale}; {shown} already holds a login, so the new one was not saved: unset {variable} "
+                 "and use that login, or run `qwen-review auth login`")
+            return
+        write_credentials(path, fresh)
+        warn(f"{stale}; the new login was saved to {shown}: unset {variable} so that later runs use it "
+             f"({variable} is meant for CI; on your machine `qwen-review auth login` keeps a login fresh)")
 
     return handle
 
