@@ -165,9 +165,9 @@ def resolve_settings(
 
 
 def _env_value(key: str, value: str) -> Any:
-    if Settings.model_fields[key].annotation is bool:
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return value
+    # pydantic reads 1/0, true/false, yes/no, on/off (any case) as booleans and refuses anything else,
+    # so a typo such as QWEN_REVIEW_TELEMETRY=maybe is an error naming the variable, not a silent "off".
+    return value.strip() if Settings.model_fields[key].annotation is bool else value
 
 
 def _describe(error: Any) -> str:

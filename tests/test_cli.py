@@ -155,6 +155,10 @@ def test_bad_values_name_the_layer_they_came_from(repo: GitRepo, capsys: pytest.
     env = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys, env={"QWEN_REVIEW_TIMEOUT": "soon"})
     assert env.code == 2
     assert "environment variable QWEN_REVIEW_TIMEOUT" in env.err
+    maybe = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys, env={"QWEN_REVIEW_TELEMETRY": "maybe"})
+    assert maybe.code == 2
+    assert "environment variable QWEN_REVIEW_TELEMETRY: key 'telemetry'" in maybe.err and "(got 'maybe')" in maybe.err
+    assert run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys, env={"QWEN_REVIEW_TELEMETRY": "Off"}).code == 0
     repo.write(".qwen-review.toml", 'fail_on = "hihg"\n')
     typo = run_cli(repo.path, "HEAD~1", "--dry-run", capsys=capsys)
     assert typo.code == 2
