@@ -340,3 +340,16 @@ def test_an_oauth_server_url_without_a_scheme_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="QWEN_OAUTH_BASE_URL") as caught:
         select_provider(forced=None, model=None, base_url=None, env=env, sleep=no_retry)
     assert caught.value.exit_code == 2
+
+
+def test_a_damaged_login_says_how_to_repair_it(oauth: FakeOAuthServer) -> None:
+    creds_path().parent.mkdir(parents=True, exist_ok=True)
+    creds_path().write_text('{"refresh_token": "fake-refresh-cut", "access_tok')  # cut by a full disk, say
+    with pytest.raises(CredentialsError) as damaged:
+        select_provider(forced=None, model=None, base_url=None, env=local_env(oauth))
+    assert damaged.value.message.endswith("oauth_creds.json: not valid JSON (line 1)")
+    assert damaged.value.hint == "log in again with `qwen-review auth login` (it replaces the file)"
+    assert "fake-refresh-cut" not in damaged.value.message
+    with pytest.raises(CredentialsError) as variable:
+        select_provider(forced=None, model=None, base_url=None, env=local_env(oauth, QWEN_OAUTH_CREDS="{}"))
+    assert variable.value.hint == "put the whole content of a credentials file into QWEN_OAUTH_CREDS"

@@ -61,15 +61,17 @@ _KNOWN = ("access_token", "refresh_token", "token_type", "resource_url", "expiry
 
 def parse_credentials(text: str, *, source: str) -> QwenCredentials:
     """Credentials from the JSON of a credentials file; the message never quotes the content."""
+    hint = ("log in again with `qwen-review auth login` (it replaces the file)" if source.endswith(".json")
+            else f"put the whole content of a credentials file into {source}")
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise CredentialsError(f"{source}: not valid JSON (line {getattr(exc, 'lineno', '?')})") from exc
+        raise CredentialsError(f"{source}: not valid JSON (line {getattr(exc, 'lineno', '?')})", hint=hint) from exc
     if not isinstance(data, dict):
-        raise CredentialsError(f"{source}: expected a JSON object")
+        raise CredentialsError(f"{source}: expected a JSON object", hint=hint)
     refresh = data.get("refresh_token")
     if not isinstance(refresh, str) or not refresh:
-        raise CredentialsError(f"{source}: no refresh_token", hint="log in again with `qwen-review auth login`")
+        raise CredentialsError(f"{source}: no refresh_token", hint=hint)
     expiry = data.get("expiry_date")
     resource = data.get("resource_url")
     access = data.get("access_token")
