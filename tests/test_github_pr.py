@@ -472,9 +472,12 @@ def test_a_terminal_gets_each_message_once_without_workflow_commands(
 
 def test_no_provider_on_a_same_repository_pr_is_a_configuration_error(
         world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
-    result = github(world, capsys, OPENAI_API_KEY="")
-    assert result.code == 2 and "::error title=qwen-review::No model provider configured" in result.err
+    result = github(world, capsys, OPENAI_API_KEY="")  # the world names the model endpoint in OPENAI_BASE_URL
+    assert result.code == 2
+    assert "::error title=qwen-review::an OpenAI-compatible endpoint is configured" in result.err
     assert world.writes() == []
+    bare = github(world, capsys, OPENAI_API_KEY="", OPENAI_BASE_URL="")
+    assert bare.code == 2 and "::error title=qwen-review::No model provider configured" in bare.err
 
 
 def test_a_model_that_never_answers_posts_nothing_and_fails_with_an_annotation(
