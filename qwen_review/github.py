@@ -7,6 +7,7 @@ comment, so a re-run or a retry never duplicates either.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -69,19 +70,33 @@ def _pull_request(repository: str, number: int) -> str:
     return f"pull request #{number} in {repository}"
 
 
-def _by(item: Any, author: str | None) -> bool:
-    return author is None or (item.user is not None and item.user.login == author)
+def _ours(client: GitHubClient, items: Sequence[Any], author: str | None) -> list[Any]:
+    """The comments qwen-review wrote: `author`'s; without it, the token's user's, which GitHub names for a
+    personal token; an app's token (GITHUB_TOKEN, a GitHub App's) writes as a bot, so then any bot's."""
+    if not items:
+        return []  # nothing to tell apart: no need to ask GitHub whose token this is
+    login = _login(client, author)
+    if login is not None:
+        return [c for c in items if c.user is not None and c.user.login == login]
+    if client.token_user().app:
+        return [c for c in items if c.user is not None and c.user.type == "Bot"]
+    return list(items)
 
 
-def _find_summary(comments: Sequence[Any], author: str | None) -> Any | None:
-    return next((c for c in comments if is_summary(c.body) and _by(c, author)), None)
+def _login(client: GitHubClient, author: str | None) -> str | None:
+    return author if author is not None else client.token_user().login
+
+
+def _summaries(client: GitHubClient, comments: Sequence[Any], author: str | None) -> list[Any]:
+    """The comments that carry the summary marker and count as ours, oldest first."""
+    return _ours(client, [c for c in comments if is_summary(c.body)], author)
 
 
 def _read_summary(client: GitHubClient, issue: Any, author: str | None, *, missing: str
-                  ) -> tuple[Any | None, SummaryState]:
+                  ) -> tuple[list[Any], SummaryState]:
     comments = call(client, "read the pull request's comments", lambda: list(issue.get_comments()), missing=missing)
-    summary = _find_summary(comments, author)
-    return summary, decode_state(summary.body) if summary is not None else SummaryState()
+    summaries = _summaries(client, comments, author)
+    return summaries, decode_state(summaries[0].body) if summaries else SummaryState()
 
 
 def read_previous_review(client: GitHubClient, *, repository: str, number: int,
@@ -132,14 +147,14 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
 
     `commentable` is GitHub's view of the diff (`commentable_lines_from_patches(fetch_pull_files(...))`);
     it is fetched when not given. `author` (e.g. "github-actions[bot]") limits which comments count
-    as ours, so nobody else's comment can pose as the summary. `env` renders the comment templates
-    (default: the packaged ones).
+    as ours, so nobody else's comment can pose as the summary; without it GitHub is asked (`_ours`).
+    `env` renders the comment templates (default: the packaged ones).
     """
     repo = client.github.get_repo(repository)  # lazy: these objects make no request until used
     issue, pull = repo.get_issue(number), repo.get_pull(number)
-    summary, previous = _read_summary(client, issue, author, missing=_pull_request(repository, number))
-    inline_before = call(client, "read the review comments", lambda: fingerprints_in(
-        c.body for c in pull.get_review_comments() if _by(c, author)))
+    summaries, previous = _read_summary(client, issue, author, missing=_pull_request(repository, number))
+    review_comments = call(client, "read the review comments", lambda: list(pull.get_review_comments()))
+    inline_before = fingerprints_in(c.body for c in _ours(client, review_comments, author))
 
     def github_view() -> Mapping[str, FileLines]:
         return commentable_lines_from_patches(fetch_pull_files(client, repository=repository, number=number))
@@ -154,15 +169,32 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
     state = next_state(plan, head_sha=reviewed, posted=posted, rejected=rejected)
     body, truncated = render_summary(state=state, summary_markdown=summary_markdown, inline_count=len(posted),
                                      env=env, head_sha=head_sha)
-    if summary is not None:
-        call(client, "edit the summary comment", lambda: summary.edit(body))  # PATCH: safe to repeat
-        url, created = summary.html_url, False
-    else:
-        comment = call(client, "post the summary comment", lambda: issue.create_comment(body),
-                       stored=lambda: _find_summary(list(issue.get_comments()), author))
-        url, created = comment.html_url, True
+    url, created = _write_summary(client, issue, summaries, body, author)
     return PublishResult(comment_url=url, comment_created=created, review_url=review_url, inline_posted=len(posted),
                          listed=len(state.listed), rejected=len(rejected), truncated=truncated, open=state.open)
+
+
+def _write_summary(client: GitHubClient, issue: Any, summaries: Sequence[Any], body: str,
+                   author: str | None) -> tuple[str, bool]:
+    """Edit the first summary comment the token may edit, else create one; (its URL, whether created)."""
+    for summary in summaries:
+        try:
+            call(client, "edit the summary comment", functools.partial(summary.edit, body))  # PATCH: safe to repeat
+        except GitHubRejected as exc:
+            if exc.status != 403 or "rate limit" in exc.detail.lower() or _login(client, author) is not None:
+                raise  # the token's own comment: it cannot write at all
+            # Someone else's comment that starts with our marker, taken for ours because the token's
+            # login is unknown (an app's token without QWEN_REVIEW_GITHUB_LOGIN): leave it alone.
+            who = summary.user.login if summary.user is not None else "someone else"
+            output.warn(f"a comment by {who} starts with qwen-review's hidden marker, but the token cannot edit it "
+                        f"({exc.detail}): left alone; set QWEN_REVIEW_GITHUB_LOGIN to the token's login")
+            continue
+        return summary.html_url, False
+    known = {summary.id for summary in summaries}
+    comment = call(client, "post the summary comment", lambda: issue.create_comment(body),
+                   stored=lambda: next((c for c in _summaries(client, list(issue.get_comments()), author)
+                                        if c.id not in known), None))
+    return comment.html_url, True
 
 
 def _post_review(client: GitHubClient, repo: Any, pull: Any, *, head_sha: str, comments: Sequence[InlineComment],

@@ -69,6 +69,15 @@ class GitHubNotFound(GitHubRejected):
     exit_code = EXIT_USAGE
 
 
+@dataclass(frozen=True, slots=True)
+class TokenUser:
+    """Whom the token writes as, as far as GitHub tells it: a personal token's `login`, or that it is an
+    app's token (`app`: GITHUB_TOKEN, a GitHub App's), which may not read GET /user and writes as a bot."""
+
+    login: str | None
+    app: bool
+
+
 class GitHubClient:
     """A PyGithub connection with our retry policy; the token is kept only to scrub it from messages."""
 
@@ -77,9 +86,22 @@ class GitHubClient:
         self.api_url = api_url
         self.retry = retry
         self._token = token
+        self._user: TokenUser | None = None
 
     def scrub(self, text: str) -> str:
         return scrub(text, (self._token,))
+
+    def token_user(self) -> TokenUser:
+        """GET /user, once per connection; a token GitHub rejects (401) stays an error."""
+        if self._user is None:
+            try:
+                login = call(self, "read the token's user", lambda: str(self.github.get_user().login))
+                self._user = TokenUser(login=login, app=False)
+            except GitHubRejected as exc:
+                if exc.status == 401:
+                    raise
+                self._user = TokenUser(login=None, app=exc.status == 403)
+        return self._user
 
     def close(self) -> None:
         self.github.close()

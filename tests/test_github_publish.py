@@ -369,3 +369,55 @@ def test_a_repository_secret_is_stored_sealed_and_a_5xx_put_is_retried(
     assert "401" in caught.value.message and "ghp_FAKE_wrong" not in caught.value.message
     assert caught.value.hint is not None and "Secrets" in caught.value.hint
     assert github_server.decrypt_secret(REPO, "QWEN_REFRESH") == "rotated-refresh-1"
+
+
+def comments_by(server: FakeGitHub) -> list[tuple[str, str]]:
+    return [(c["user"]["login"], c["body"]) for c in server.issue_comments[(REPO, 7)]]
+
+
+def test_without_a_login_an_apps_token_takes_only_a_bots_comment_for_the_summary(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    publish(client, pull, [finding("fp-a", 5)])
+    real = github_server.issue_comments[(REPO, 7)].pop()  # a person copies the real summary (fp-a posted)
+    github_server.review_comments[(REPO, 7)].clear()
+    github_server.add_issue_comment(REPO, 7, real["body"], login="mallory")
+    result = publish(client, pull, [finding("fp-a", 5)])  # GET /user is refused: the token is an app's
+    assert result.comment_created and result.inline_posted == 1
+    assert [login for login, _ in comments_by(github_server)] == ["mallory", BOT_LOGIN]
+    assert comments_by(github_server)[0][1] == real["body"] and github_server.calls("PATCH") == []
+    again = publish(client, pull, [finding("fp-a", 5)])
+    assert not again.comment_created and again.comment_url == result.comment_url
+    assert [r.status for r in github_server.calls("GET", "/user")] == [403]  # asked once per connection
+
+
+def test_without_a_login_a_personal_tokens_own_comments_count(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    github_server.personal, github_server.login = True, "octo-dev"
+    for login in ("mallory", "other-app[bot]"):
+        github_server.add_issue_comment(REPO, 7, "<!-- qwen-review:summary -->\nall good", login=login)
+    result = publish(client, pull, first_findings())
+    assert result.comment_created and result.inline_posted == 3
+    assert [login for login, _ in comments_by(github_server)] == ["mallory", "other-app[bot]", "octo-dev"]
+    assert github_server.calls("PATCH") == []
+    publish(client, pull, first_findings())
+    assert len(github_server.issue_comments[(REPO, 7)]) == 3 and len(github_server.calls("PATCH")) == 1
+
+
+def test_a_marker_comment_the_token_cannot_edit_is_left_alone(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    planted = "<!-- qwen-review:summary -->\nall good"
+    github_server.add_issue_comment(REPO, 7, planted, login="other-app[bot]")  # a bot, as the token's own would be
+    result = publish(client, pull, first_findings())
+    assert result.comment_created and [r.status for r in github_server.calls("PATCH")] == [403]
+    assert "warning: a comment by other-app[bot] starts with qwen-review's hidden marker, but the token cannot " \
+           "edit it" in capsys.readouterr().err
+    again = publish(client, pull, first_findings())
+    assert not again.comment_created and again.comment_url == result.comment_url
+    assert [r.status for r in github_server.calls("PATCH")] == [403, 403, 200]
+    assert comments_by(github_server)[0] == ("other-app[bot]", planted) and len(comments_by(github_server)) == 2
+    capsys.readouterr()
+    github_server.read_only = True  # with the login known, a 403 on its own comment is the token's permission
+    with pytest.raises(GitHubTokenError, match="lacks the permission to edit the summary comment"):
+        publish(client, pull, first_findings(), author=BOT_LOGIN)
+    assert "hidden marker" not in capsys.readouterr().err

@@ -210,3 +210,12 @@ def test_files_from_git_diff_read_names_git_quotes_or_ends_with_a_tab(repo: GitR
     assert files["blob one.bin"].patch is None
     for name in names[:3]:
         assert commentable_lines(files[name].patch)["RIGHT"] == {1: 0, 2: 0, 3: 0}
+
+
+def test_get_user_answers_a_personal_token_only(server: FakeGitHub) -> None:
+    status, _, answer = call(server, "GET", "/user")
+    assert status == 403 and answer["message"] == "Resource not accessible by integration"
+    server.personal, server.login = True, "octo-dev"
+    assert call(server, "GET", "/user")[2]["login"] == "octo-dev"
+    status, _, created = call(server, "POST", f"/repos/{REPO}/issues/7/comments", {"body": "mine"})
+    assert (status, created["user"]["login"], created["user"]["type"]) == (201, "octo-dev", "User")

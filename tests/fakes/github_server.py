@@ -182,6 +182,8 @@ class FakeGitHub(LoopbackServer):
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.read_only = False  # True: the token may read but not write, as without `pull-requests: write`
+        self.login = BOT_LOGIN  # whom the token writes as; it may edit only this login's comments
+        self.personal = False  # True: a personal token, whose GET /user names `login`; False: an app's token (403)
         self.max_per_page = 100
         self.requests: list[Recorded] = []
         self.pulls: dict[tuple[str, int], _Pull] = {}
@@ -383,7 +385,7 @@ def _create_issue_comment(fake: FakeGitHub, *, repo: str, number: str, body: Any
     text = _comment_text(body)
     if not isinstance(text, str):
         return text
-    return 201, {}, fake._store_issue_comment(repo, int(number), text, BOT_LOGIN)
+    return 201, {}, fake._store_issue_comment(repo, int(number), text, fake.login)
 
 
 def _comment_text(body: Any) -> str | Response:
@@ -416,7 +418,7 @@ def _edit_issue_comment(fake: FakeGitHub, *, repo: str, comment_id: str, body: A
     text = _comment_text(body)
     if not isinstance(text, str):
         return text
-    if comment["user"]["login"] != BOT_LOGIN:  # the token may only edit its own comments
+    if comment["user"]["login"] != fake.login:  # the token may only edit its own comments
         return 403, {}, {"message": "Resource not accessible by integration", "documentation_url": _DOCS}
     comment["body"] = text
     comment["updated_at"] = "2026-01-02T00:00:00Z"
@@ -470,7 +472,7 @@ def _create_review(fake: FakeGitHub, *, repo: str, number: str, body: Any, **_: 
     review = {"id": review_id, "node_id": f"PRR_{review_id}", "body": text, "commit_id": body.get("commit_id"),
               "state": {"COMMENT": "COMMENTED", "APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
                         None: "PENDING"}[event],
-              "user": {"login": BOT_LOGIN, "id": 4, "type": "Bot"},
+              "user": {"login": fake.login, "id": 4, "type": "Bot" if fake.login.endswith("[bot]") else "User"},
               "html_url": f"https://github.example/{repo}/pull/{pull.number}#pullrequestreview-{review_id}",
               "pull_request_url": fake._url(f"/repos/{repo}/pulls/{pull.number}"),
               "submitted_at": "2026-01-01T00:00:00Z"}
@@ -516,6 +518,13 @@ def _put_secret(fake: FakeGitHub, *, repo: str, name: str, body: Any, **_: Any) 
     return (201 if created else 204), {}, None
 
 
+def _get_user(fake: FakeGitHub, **_: Any) -> Response:
+    """GitHub answers GET /user for a personal token only; GITHUB_TOKEN and an app's token get a 403."""
+    if not fake.personal:
+        return 403, {}, {"message": "Resource not accessible by integration", "documentation_url": _DOCS}
+    return 200, {}, {"login": fake.login, "id": 5, "type": "User", "url": fake._url(f"/users/{fake.login}")}
+
+
 def _rate_limit(fake: FakeGitHub, **_: Any) -> Response:
     core = {"limit": 5000, "remaining": 4999, "reset": int(time.time()) + 3600, "used": 1}
     return 200, {}, {"resources": {"core": core, "search": core, "graphql": core}, "rate": core}
@@ -524,6 +533,7 @@ def _rate_limit(fake: FakeGitHub, **_: Any) -> Response:
 _REPO = r"/repos/(?P<repo>[^/]+/[^/]+)"
 _ROUTES: list[tuple[str, str, Callable[..., Response]]] = [
     ("GET", r"/rate_limit", _rate_limit),
+    ("GET", r"/user", _get_user),
     ("GET", _REPO, _get_repo),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)", _get_pull),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)/files", _list_files),
