@@ -194,7 +194,30 @@ def _write_summary(client: GitHubClient, issue: Any, summaries: Sequence[Any], b
     comment = call(client, "post the summary comment", lambda: issue.create_comment(body),
                    stored=lambda: next((c for c in _summaries(client, list(issue.get_comments()), author)
                                         if c.id not in known), None))
-    return comment.html_url, True
+    kept = _keep_oldest(client, issue, comment, author)
+    return kept.html_url, kept.id == comment.id
+
+
+def _keep_oldest(client: GitHubClient, issue: Any, created: Any, author: str | None) -> Any:
+    """Two runs at once can each create a summary comment: keep the oldest of ours, delete the newer ones.
+
+    Ours: those `_summaries` counts, by the login that wrote `created`; nobody else's comment is deleted.
+    """
+    login = created.user.login if created.user is not None else None
+    listed = call(client, "read the pull request's comments", lambda: list(issue.get_comments()))
+    mine = {c.id: c for c in _summaries(client, listed, author) if c.user is not None and c.user.login == login}
+    mine.setdefault(created.id, created)  # the listing may not show it yet
+    oldest, *newer = (mine[key] for key in sorted(mine))
+    for duplicate in newer:
+        try:
+            call(client, "delete a duplicate summary comment", duplicate.delete)
+        except GitHubRejected as exc:
+            if exc.status != 404:  # 404: the other run deleted it first
+                raise
+    if newer:
+        output.warn(f"another run created a summary comment at the same time: kept {oldest.html_url}, deleted "
+                    f"{len(newer)} newer one(s) (a `concurrency` group in the workflow avoids parallel runs)")
+    return oldest
 
 
 def _post_review(client: GitHubClient, repo: Any, pull: Any, *, head_sha: str, comments: Sequence[InlineComment],

@@ -421,3 +421,45 @@ def test_a_marker_comment_the_token_cannot_edit_is_left_alone(
     with pytest.raises(GitHubTokenError, match="lacks the permission to edit the summary comment"):
         publish(client, pull, first_findings(), author=BOT_LOGIN)
     assert "hidden marker" not in capsys.readouterr().err
+
+
+def other_runs_summary(server: FakeGitHub) -> None:
+    server.add_issue_comment(REPO, 7, "<!-- qwen-review:summary -->\nthe other run's summary", login=BOT_LOGIN)
+
+
+def test_a_summary_another_run_created_first_is_kept_and_ours_deleted(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient, capsys: pytest.CaptureFixture[str]) -> None:
+    github_server.add_issue_comment(REPO, 7, "<!-- qwen-review:summary -->\nposing", login="mallory")
+    github_server.max_per_page = 100
+    github_server.after_next("GET", ISSUE_COMMENTS, lambda: other_runs_summary(github_server))  # after our read
+    result = publish(client, pull, first_findings(), author=BOT_LOGIN)
+    other = github_server.issue_comments[(REPO, 7)][1]
+    assert comments_by(github_server) == [("mallory", "<!-- qwen-review:summary -->\nposing"),
+                                          (BOT_LOGIN, "<!-- qwen-review:summary -->\nthe other run's summary")]
+    assert (result.comment_url, result.comment_created) == (other["html_url"], False)
+    assert [r.status for r in github_server.calls("DELETE")] == [204]
+    assert "another run created a summary comment at the same time" in capsys.readouterr().err
+    again = publish(client, pull, first_findings(), author=BOT_LOGIN)  # later runs edit the one left
+    assert again.comment_url == other["html_url"] and len(comments_by(github_server)) == 2
+
+
+def test_a_summary_another_run_created_after_ours_is_deleted(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    github_server.after_next("POST", ISSUE_COMMENTS, lambda: other_runs_summary(github_server))
+    result = publish(client, pull, first_findings())
+    [ours] = github_server.issue_comments[(REPO, 7)]
+    assert result.comment_created and result.comment_url == ours["html_url"] and "Loose end" in ours["body"]
+    assert [r.status for r in github_server.calls("DELETE")] == [204]
+
+
+def test_a_duplicate_the_other_run_already_deleted_is_no_error(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    def other_run_that_deletes_its_own_first() -> None:
+        other = github_server.add_issue_comment(REPO, 7, "<!-- qwen-review:summary -->\nother", login=BOT_LOGIN)
+        github_server.fail_next("DELETE", f"/repos/{REPO}/issues/comments/{other['id']}", status=404,
+                                after_store=True)
+
+    github_server.after_next("POST", ISSUE_COMMENTS, other_run_that_deletes_its_own_first)
+    result = publish(client, pull, first_findings())
+    assert result.comment_created and len(github_server.issue_comments[(REPO, 7)]) == 1
+    assert [r.status for r in github_server.calls("DELETE")] == [404]

@@ -109,10 +109,14 @@ def test_bodies_over_65536_characters_are_rejected(server: FakeGitHub) -> None:
     assert call(server, "POST", f"/repos/{REPO}/pulls/7/reviews", review(too_long_comment))[0] == 422
 
 
-def test_only_own_comments_can_be_edited(server: FakeGitHub) -> None:
+def test_only_own_comments_can_be_edited_or_deleted(server: FakeGitHub) -> None:
     theirs = server.add_issue_comment(REPO, 7, "a person wrote this")
     status, _, _ = call(server, "PATCH", f"/repos/{REPO}/issues/comments/{theirs['id']}", {"body": "changed"})
     assert status == 403 and server.issue_comments[(REPO, 7)][0]["body"] == "a person wrote this"
+    assert call(server, "DELETE", f"/repos/{REPO}/issues/comments/{theirs['id']}")[0] == 403
+    mine = server.add_issue_comment(REPO, 7, "the bot wrote this", login=BOT_LOGIN)
+    assert [call(server, "DELETE", f"/repos/{REPO}/issues/comments/{mine['id']}")[0] for _ in range(2)] == [204, 404]
+    assert [c["body"] for c in server.issue_comments[(REPO, 7)]] == ["a person wrote this"]
 
 
 def test_lists_are_paginated_with_link_headers(server: FakeGitHub) -> None:

@@ -192,6 +192,7 @@ class FakeGitHub(LoopbackServer):
         self.review_comments: dict[tuple[str, int], list[Json]] = {}
         self.secrets: dict[str, dict[str, Json]] = {}
         self.faults: list[Fault] = []
+        self.hooks: list[tuple[str, str, Callable[[], object]]] = []
         self._secret_key = PrivateKey.generate()
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
@@ -222,6 +223,10 @@ class FakeGitHub(LoopbackServer):
                   after_store: bool = False, message: str = "Server Error") -> None:
         """The next `times` calls to METHOD path answer `status`; with after_store the write happens first."""
         self.faults.append(Fault(method, path, times, status, after_store, body={"message": message}))
+
+    def after_next(self, method: str, path: str, action: Callable[[], object]) -> None:
+        """Run `action` once, right after the next call to METHOD path is answered: another client acting in between."""
+        self.hooks.append((method, path, action))
 
     def stall_next(self, method: str, path: str, *, seconds: float, after_store: bool = True) -> None:
         """The next call to METHOD path is answered only after `seconds` (by then the client gave up)."""
@@ -264,6 +269,10 @@ class FakeGitHub(LoopbackServer):
         (status, out_headers, payload), delay = self._respond(method, path, query, body, authorized)
         self.requests.append(Recorded(method, path, query, status, body, authorized))
         time.sleep(delay)  # outside the state lock: other requests go on meanwhile
+        hook = next((h for h in self.hooks if h[0] == method and h[1] == path), None)
+        if hook is not None:
+            self.hooks.remove(hook)
+            hook[2]()
         return status, out_headers, payload
 
     def _respond(self, method: str, path: str, query: dict[str, list[str]], body: Any, authorized: bool
@@ -425,6 +434,18 @@ def _edit_issue_comment(fake: FakeGitHub, *, repo: str, comment_id: str, body: A
     return 200, {}, comment
 
 
+def _delete_issue_comment(fake: FakeGitHub, *, repo: str, comment_id: str, **_: Any) -> Response:
+    comment = _find_comment(fake, repo, comment_id)
+    if comment is None:
+        return _NOT_FOUND
+    if comment["user"]["login"] != fake.login:
+        return 403, {}, {"message": "Resource not accessible by integration", "documentation_url": _DOCS}
+    for comments in fake.issue_comments.values():
+        if comment in comments:
+            comments.remove(comment)
+    return 204, {}, None
+
+
 def _comment_resolves(pull: _Pull, comment: Any) -> bool:
     """GitHub's rule: path in the diff, line (and start_line) commentable on their side, one hunk."""
     if not isinstance(comment, dict) or "position" in comment:
@@ -541,6 +562,7 @@ _ROUTES: list[tuple[str, str, Callable[..., Response]]] = [
     ("POST", _REPO + r"/issues/(?P<number>\d+)/comments", _create_issue_comment),
     ("GET", _REPO + r"/issues/comments/(?P<comment_id>\d+)", _get_issue_comment),
     ("PATCH", _REPO + r"/issues/comments/(?P<comment_id>\d+)", _edit_issue_comment),
+    ("DELETE", _REPO + r"/issues/comments/(?P<comment_id>\d+)", _delete_issue_comment),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)/reviews", _list_reviews),
     ("POST", _REPO + r"/pulls/(?P<number>\d+)/reviews", _create_review),
     ("GET", _REPO + r"/pulls/(?P<number>\d+)/comments", _list_review_comments),
