@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -463,3 +464,20 @@ def test_a_duplicate_the_other_run_already_deleted_is_no_error(
     result = publish(client, pull, first_findings())
     assert result.comment_created and len(github_server.issue_comments[(REPO, 7)]) == 1
     assert [r.status for r in github_server.calls("DELETE")] == [404]
+
+
+def test_model_headings_and_images_render_as_bold_lines_and_links_in_comments(
+        github_server: FakeGitHub, pull: PullRequest, client: GitHubClient) -> None:
+    from markdown_it import MarkdownIt
+
+    body = "# Big heading\n\nCalling `eval`.\n\n![pixel](https://evil.example/t.png)"
+    findings = [finding("fp-a", 5, body=body), finding("fp-d", None, title="Loose end", body=body)]
+    publish(client, pull, findings, summary_markdown="## Overview\n\nThe change is fine.")
+    render = MarkdownIt("commonmark").enable("table").render
+    [inline] = [render(c["body"]) for c in github_server.review_comments[(REPO, 7)]]
+    [summary] = [render(text) for text in summaries(github_server)]
+    for html in (inline, summary):
+        assert "<img" not in html and "<h1>" not in html and "<strong>Big heading</strong>" in html
+        assert '<a href="https://evil.example/t.png">pixel</a>' in html
+    assert re.findall(r"<h\d>([^<]*)", summary) == ["qwen-review", "Findings not posted inline (1)"]
+    assert "<p><strong>Overview</strong></p>" in summary

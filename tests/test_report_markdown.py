@@ -269,3 +269,34 @@ def test_template_errors_become_config_errors(tmp_path: Path) -> None:
 def test_repository_override_template_is_used(tmp_path: Path) -> None:
     (tmp_path / "report.md.j2").write_text("{{ total }} findings, highest {{ highest }}\n")
     assert render_markdown(sample_review(), env=template_env(tmp_path)) == "5 findings, highest critical\n"
+
+
+MODEL_MARKDOWN = ("# Big heading\n\nText.\n\n## Overview ##\n> ### Quoted\n- # Listed\n\n# Title\n---\nafter\n\n"
+                  "![pixel](https://evil.example/t.png) ![](https://evil.example/u.png) ![ref][r]\n\n"
+                  "[r]: https://evil.example/r.png\n\n```python\n# a comment\n![kept](x.png)\n```\n\n    # indented code")
+
+
+def test_model_headings_become_bold_lines_and_images_become_links() -> None:
+    html = commonmark(neutralize(MODEL_MARKDOWN))
+
+    assert re.findall(r"<h\d", html) == [] and "<img" not in html
+    for words in ("Big heading", "Overview", "Quoted", "Listed", "Title"):
+        assert f"<strong>{words}</strong>" in html
+    assert "<p><strong>Title</strong></p>\n<hr />\n<p>after</p>" in html  # the rule under it stays a rule
+    assert '<a href="https://evil.example/t.png">pixel</a> <a href="https://evil.example/u.png">image</a> ' \
+           '!<a href="https://evil.example/r.png">ref</a>' in html
+    assert "<code class=\"language-python\"># a comment\n![kept](x.png)\n</code>" in html  # code is left alone
+    assert "<pre><code># indented code\n</code></pre>" in html
+    assert neutralize(neutralize(MODEL_MARKDOWN)) == neutralize(MODEL_MARKDOWN)
+    assert neutralize("issue #12, #hashtag, \\# and `# code`") == "issue #12, #hashtag, \\# and `# code`"
+
+
+def test_model_headings_and_images_do_not_reach_the_report() -> None:
+    [first, *rest] = sample_findings()
+    review = sample_review(summary="## Overview\n\nAll fine.", findings=[dataclasses.replace(first, body=MODEL_MARKDOWN),
+                                                                         *rest])
+    html = commonmark(render_markdown(review, env=template_env()))
+
+    assert "<img" not in html and "<h1>" not in html
+    assert "<h3>Summary</h3>\n<p><strong>Overview</strong></p>" in html
+    assert [h for h in re.findall(r"<h\d>([^<]*)", html) if "heading" in h or "Overview" in h] == []

@@ -30,11 +30,19 @@ _LITERAL = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)|https?://[A-Za-z0-9][^\s
 _MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9])")
 # Any tag, comment, processing instruction or declaration: shown as text, never interpreted.
 _HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+# An ATX heading, also inside a block quote or a list item; four spaces of indent make it code instead.
+_HEADING = re.compile(r"^(?P<lead>(?: {0,3}(?:>[ \t]?|(?:[-+*]|\d{1,9}[.)])[ \t]+))* {0,3})#{1,6}(?=[ \t]|$)"
+                      r"(?P<text>[^\n]*)$", re.M)
+_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t\r]*$")
+# A line of `=` or `-` right under a line of text, which makes that text a (setext) heading.
+_UNDERLINE = re.compile(r"(?<=[^\n])\n(?= {0,3}(?:=+|-+)[ \t\r]*(?:\n|$))")
+# `![`, unless a backslash escapes the `!`; `alt` when it is an inline image with plain alt text.
+_IMAGE = re.compile(r"(?<!\\)(?P<escapes>(?:\\\\)*)!\[(?:(?P<alt>[^\[\]\n]*)\]\()?")
 ZWJ = "\u200d"
 
 
 def neutralize(text: str) -> str:
-    """Make untrusted Markdown safe to embed: no mentions, no raw HTML, no unclosed code fence."""
+    """Make untrusted Markdown safe to embed: no mentions, raw HTML, headings, images or unclosed code fence."""
     out: list[str] = []
     prose: list[str] = []
     fence: str | None = None
@@ -63,6 +71,9 @@ def neutralize(text: str) -> str:
 
 def _neutralize_prose(text: str) -> str:
     """Neutralise prose; code spans and URLs are shown literally by Markdown and stay as they are."""
+    # A heading would outrank the headings of the comment or report around it: a bold line instead
+    # (and a blank line before an underline, which would make the line above a heading).
+    text = _UNDERLINE.sub("\n\n", _HEADING.sub(_bold_line, text))
     pieces: list[str] = []
     last = 0
     for span in _LITERAL.finditer(text):
@@ -74,7 +85,19 @@ def _neutralize_prose(text: str) -> str:
 
 
 def _neutralize_plain(text: str) -> str:
-    return _HTML_START.sub("&lt;", _MENTION.sub("@" + ZWJ, text))
+    return _IMAGE.sub(_image_as_link, _HTML_START.sub("&lt;", _MENTION.sub("@" + ZWJ, text)))
+
+
+def _bold_line(heading: re.Match[str]) -> str:
+    words = _CLOSING_HASHES.sub("", heading["text"]).strip()
+    return f"{heading['lead']}**{words}**" if words else heading["lead"].rstrip()
+
+
+def _image_as_link(image: re.Match[str]) -> str:
+    """An image would be fetched when the comment is shown (a tracking pixel, say): a link to it instead."""
+    if image["alt"] is None:  # a reference image, or alt text with brackets: the `!` stays, as text
+        return f"{image['escapes']}\\!["
+    return f"{image['escapes']}[{image['alt'] if image['alt'].strip() else 'image'}]("
 
 
 def one_line(text: str) -> str:
