@@ -512,3 +512,15 @@ def test_someone_elses_marker_comment_never_breaks_a_run_without_a_login(
         assert result.code == 0, result.err
         assert world.summaries()[0] == planted and len(world.summaries()) == 2
     assert decode_state(world.summaries()[1]).head_sha == world.head and len(world.review_comments()) == 1
+
+
+def test_no_provider_in_actions_names_the_actions_inputs_and_a_secret(
+        world: PullWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    result = github(world, capsys, OPENAI_API_KEY="", OPENAI_BASE_URL="")
+    assert result.code == 2
+    assert "the action's `api-key` and `qwen-oauth-refresh-token` inputs" in result.err
+    assert "hint: store the key as a repository secret" in result.err
+    assert "`api-key: ${{ secrets.OPENAI_API_KEY }}`" in result.err
+    assert "auth login" not in result.err and "--dry-run" not in result.err
+    by_hand = github(world, capsys, OPENAI_API_KEY="", OPENAI_BASE_URL="", GITHUB_ACTIONS="")
+    assert by_hand.code == 2 and "qwen-review auth login" in by_hand.err and "hint: use --dry-run" in by_hand.err

@@ -120,16 +120,27 @@ def forced_kind(value: str | None) -> ProviderKind | None:
     raise ConfigError(f"unknown provider {value!r} (known: {', '.join(PROVIDER_KINDS)})")
 
 
+ACTIONS_HINT = ("store the key as a repository secret (Settings > Secrets and variables > Actions) and pass it "
+                "to the action: `api-key: ${{ secrets.OPENAI_API_KEY }}` (or `qwen-oauth-refresh-token: "
+                "${{ secrets.QWEN_OAUTH_REFRESH_TOKEN }}`); a step that runs qwen-review itself sets OPENAI_API_KEY "
+                "from the secret in its `env:`")
+
+
 def no_provider_error(env: Mapping[str, str], *, forced: ProviderKind | None = None) -> CredentialsError:
-    """Exit 2 naming the three ways to configure a provider."""
+    """Exit 2 naming the three ways to configure a provider (in GitHub Actions: the action's inputs and a secret)."""
     creds = display_path(credentials_path(env), env)
+    in_actions = env.get("GITHUB_ACTIONS") == "true"  # a runner: no one to run `auth login`, no use for --dry-run
     if forced == "qwen-oauth":
         message = (f"--provider qwen-oauth needs a Qwen OAuth login: QWEN_OAUTH_REFRESH_TOKEN or QWEN_OAUTH_CREDS, "
                    f"or {creds} (`qwen-review auth login`)")
+    elif in_actions:
+        message = ("No model provider configured: OPENAI_API_KEY and QWEN_OAUTH_REFRESH_TOKEN are empty or unset "
+                   "(the action's `api-key` and `qwen-oauth-refresh-token` inputs)")
     else:
         message = (
             "No model provider configured: set OPENAI_API_KEY (with OPENAI_BASE_URL and OPENAI_MODEL for any "
             "OpenAI-compatible endpoint; DashScope by default), or QWEN_OAUTH_REFRESH_TOKEN / QWEN_OAUTH_CREDS "
             f"(Qwen OAuth, e.g. in CI), or log in with `qwen-review auth login` (writes {creds})"
         )
-    return CredentialsError(message, hint="use --dry-run to see what would be sent without calling a model")
+    hint = ACTIONS_HINT if in_actions else "use --dry-run to see what would be sent without calling a model"
+    return CredentialsError(message, hint=hint)
