@@ -96,9 +96,9 @@ def test_the_action_reviews_publishes_and_sets_outputs(world: PullWorld, runner_
     # Someone else's comment wearing our marker: with the workflow token only github-actions[bot]'s count.
     world.github.add_issue_comment(REPO, NUMBER, "<!-- qwen-review:summary -->\nfake", login="mallory")
     result = run_step(world=world, runner_temp=runner_temp, workspace=world.checkout, with_={
-        "api-key": API_KEY, "base-url": world.model.base_url, "model": "qwen-action-model", "fail-on": "high",
+        "api-key": API_KEY, "base-url": world.model.base_url, "model": "qwen-action-model", "fail-on": "High",
         "extra-args": "--instructions 'Focus on security, please' --exclude \"docs/**\""})
-    assert result.returncode == 1, result.stderr  # a high finding and fail-on high
+    assert result.returncode == 1, result.stderr  # a high finding and fail-on high (any case)
     [request] = world.model.requests
     assert request.body["model"] == "qwen-action-model" and request.bearer_is(API_KEY)
     assert "Focus on security, please" in request.prompt_text
