@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qwen_review import output
 from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, EXIT_PROVIDER, PublishError, QwenReviewError
 from qwen_review.github_client import GitHubTokenError
-from qwen_review.pr_actions import annotate, append_step_summary, write_outputs
+from qwen_review.pr_actions import annotate, append_step_summary, step_summary_report, write_outputs
 from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
 from qwen_review.pr_state import OpenFinding, SummaryState
 from qwen_review.pr_summary import fingerprint_of
@@ -121,7 +121,7 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     else:
         failure, result = _publish(client, pull, review, summary, settings, env, source, runner, options)
         standing = result.open if result is not None else None
-    _report_to_runner(runner, review, env, result, failure, standing)
+    _report_to_runner(runner, review, env, result, failure, standing, full_report=options["output_path"])
     code = engine.deliver(review, settings, fmt=options["fmt"], output_path=options["output_path"], templates=loader)
     if code == EXIT_PROVIDER and review.failed_units:
         annotate("error", f"no unit got a valid answer from the model: {review.failed_units[0].reason}")
@@ -244,12 +244,11 @@ def _show_dry_run(previous: SummaryState) -> None:
 
 
 def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment, result: PublishResult | None,
-                      failure: PublishError | None, standing: tuple[OpenFinding, ...] | None) -> None:
+                      failure: PublishError | None, standing: tuple[OpenFinding, ...] | None, *,
+                      full_report: Path | None = None) -> None:
     """The Markdown report in the step summary; the findings that stand (this run's when unknown), their
     highest severity and the comment URL as outputs."""
-    from qwen_review.report import render
-
-    text = render(review, "markdown", env=env)
+    text = ""  # after the report, which step_summary_report keeps under GitHub's size limit
     if standing is not None and len(standing) > len(review.findings):
         text += (f"\n\n{len(standing)} finding(s) stand on the pull request, counting earlier runs' "
                  f"in files this run did not review again (highest: {_highest(standing)}).")
@@ -257,7 +256,8 @@ def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment
         text += f"\n\nSummary comment: {result.comment_url}"
     elif failure is not None:
         text += f"\n\n**Not posted to the pull request**: {runner.scrub(failure.message)}"
-    append_step_summary(runner.step_summary, text)
+    append_step_summary(runner.step_summary,
+                        step_summary_report(review, env=env, footer=text, full_report=full_report))
     write_outputs(runner.output, {"findings": str(len(review.findings) if standing is None else len(standing)),
                                   "highest-severity": review.highest_severity() if standing is None
                                   else _highest(standing),

@@ -524,3 +524,26 @@ def test_no_provider_in_actions_names_the_actions_inputs_and_a_secret(
     assert "auth login" not in result.err and "--dry-run" not in result.err
     by_hand = github(world, capsys, OPENAI_API_KEY="", OPENAI_BASE_URL="", GITHUB_ACTIONS="")
     assert by_hand.code == 2 and "qwen-review auth login" in by_hand.err and "hint: use --dry-run" in by_hand.err
+
+
+def test_the_step_summary_caps_long_model_text_and_names_the_whole_report(
+        world: PullWorld, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def verbose(request: RecordedRequest) -> Reply:
+        answer = json.loads(reviewer(request).text)
+        for item in answer["findings"]:
+            item["body"] = "A very long explanation.\n" * 3_000  # 75,000 characters
+        return Reply(text=json.dumps(answer))
+
+    world.model.fallback = verbose
+    assert github(world, capsys).code == 0
+    step = world.step_summary.read_text()
+    assert len(step) < 25_000 and "… (cut)" in step and "run with `-o FILE`" in step
+    assert step.rstrip("\n").endswith(world.outputs()["comment-url"])
+    world.step_summary.unlink()
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, SHELL)}, "shell out")
+    monkeypatch.setattr("qwen_review.pr_actions.STEP_SUMMARY_BUDGET", 3_000)
+    report = tmp_path / "report.json"
+    assert github(world, capsys, "-o", str(report), GITHUB_EVENT_PATH=str(world.event("synchronize"))).code == 0
+    step = world.step_summary.read_text()
+    assert len(step.encode()) <= 3_002 and f"the whole report was written to `{report}`" in step
+    assert json.loads(report.read_text())["findings"][0]["body"] == ("A very long explanation.\n" * 3_000).strip()
