@@ -201,7 +201,8 @@ def review_body(run_id: str, *, count: int, head_sha: str) -> str:
 
 
 def _view(entry: ListedFinding, *, head_sha: str, body_limit: int | None) -> dict[str, object]:
-    body = entry.body if body_limit is None else safe_text(entry.body, body_limit) if body_limit else ""
+    # Neutralised again: a body stored by an earlier version may predate a rule (neutralize is idempotent).
+    body = neutralize(entry.body) if body_limit is None else safe_text(entry.body, body_limit) if body_limit else ""
     suggestion = fence(entry.suggestion) if entry.suggestion is not None and body_limit is None else None
     return {"severity": entry.severity, "location": _location(entry), "title": entry.title,
             "category": entry.category, "reason": REASONS.get(entry.reason, entry.reason),

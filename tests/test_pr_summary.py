@@ -280,3 +280,12 @@ def test_comments_render_in_commonmark_as_written() -> None:
     assert "<p>First paragraph.</p>\n<ul>\n<li>a</li>" in html and "<pre><code>x = 1\n</code></pre>\n</details>" in html
     assert "<p><strong>MEDIUM</strong> <code>a.py:3</code>: Quiet <em>(not on a line of the diff)</em></p>" in html
     assert html.count("<h2>") == 1 and html.count("<h3>") == 1
+
+
+def test_a_body_stored_before_a_neutralising_rule_is_shown_neutralised() -> None:
+    entry = listed_from(finding(None, anchored=False, fp="old"), reason="unanchored", seen_at="h")
+    stored_earlier = replace(entry, body="# Heading from an older state\n![pixel](https://t.example/p.png)")
+    body, _ = render_summary(state=SummaryState(head_sha="h", listed=(stored_earlier,)), summary_markdown="",
+                             inline_count=0)
+    assert "**Heading from an older state**" in body and "# Heading" not in body
+    assert "![pixel]" not in body
