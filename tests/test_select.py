@@ -127,6 +127,10 @@ def test_an_endpoint_without_its_key_never_falls_back_to_the_qwen_login(oauth: F
     assert "--provider qwen-oauth" in (caught.value.hint or "")
     assert configured_source(env, base_url="http://localhost:11434/v1") is None
     assert oauth.requests == []
+    with pytest.raises(CredentialsError) as in_actions:  # a runner: the action's input is the way
+        select_provider(forced=None, model=None, base_url="https://llm.example/v1",
+                        env=env_with(GITHUB_ACTIONS="true"))
+    assert in_actions.value.hint == "pass the key through the action's `api-key` input from a repository secret"
 
 
 def test_forcing_openai_without_a_key_is_exit_2(oauth: FakeOAuthServer) -> None:

@@ -75,7 +75,9 @@ def select_provider(
         raise CredentialsError(
             f"an OpenAI-compatible endpoint is configured ({public_url(base_url)}) but OPENAI_API_KEY is not set: "
             "set it (any non-empty value for a local server that checks none)",
-            hint="to use the Qwen OAuth login instead, pass --provider qwen-oauth (or set provider = \"qwen-oauth\")",
+            hint=("pass the key through the action's `api-key` input from a repository secret"
+                  if env.get("GITHUB_ACTIONS") == "true" else
+                  "to use the Qwen OAuth login instead, pass --provider qwen-oauth (or set provider = \"qwen-oauth\")"),
         )
     login = find_login(env, warn=warn, timeout=timeout, sleep=sleep)
     if login is None:
