@@ -15,7 +15,6 @@ from itertools import compress, pairwise
 from typing import TYPE_CHECKING, Literal
 
 from qwen_review.errors import GitError
-from qwen_review.forked import split_map
 
 if TYPE_CHECKING:
     import pygit2
@@ -119,6 +118,8 @@ _STATUS: dict[str, Status] = {
 def collect(repo: pygit2.Repository, target: Target, options: CollectOptions | None = None) -> list[FileDiff]:
     """Diff `target.base_tree` against its head (a tree or the index) and parse every patch."""
     import pygit2
+
+    from qwen_review.forked import split_map
 
     options = options or CollectOptions()
     flags = (
