@@ -232,7 +232,7 @@ def render_summary(*, state: SummaryState, summary_markdown: str, inline_count: 
         cut = body_limit is not None or text != summary or shown < len(state.listed) or state_cut
         findings = [_view(e, head_sha=head, body_limit=body_limit) for e in state.listed[:shown]]
         return prefix + template.render(head_sha=head, short_sha=head[:12], summary=text, inline_count=inline_count,
-                                        findings=findings, total=len(state.listed),
+                                        inline_total=len(state.posted), findings=findings, total=len(state.listed),
                                         omitted=len(state.listed) - shown, cut=cut).strip() + "\n" + untracked
 
     everything = len(state.listed)

@@ -289,3 +289,11 @@ def test_a_body_stored_before_a_neutralising_rule_is_shown_neutralised() -> None
                              inline_count=0)
     assert "**Heading from an older state**" in body and "# Heading" not in body
     assert "![pixel]" not in body
+
+
+def test_a_clean_pull_request_says_no_findings_without_mentioning_inline_comments_it_never_had() -> None:
+    clean, _ = render_summary(state=SummaryState(head_sha="h"), summary_markdown="", inline_count=0)
+    assert "\nNo findings.\n" in clean and "inline comments" not in clean
+    posted, _ = render_summary(state=SummaryState(head_sha="h", posted=frozenset({"fp"})), summary_markdown="",
+                               inline_count=0)
+    assert "No findings beyond the inline comments." in posted

@@ -35,7 +35,7 @@ def test_a_single_unit_keeps_what_the_model_said() -> None:
 def test_failed_units_are_said_first_and_each_summary_is_its_own_paragraph() -> None:
     text = summary(["Adds caching.", "Fixes the parser.", "No issues."], units=4, findings=1, failed=1)
     html = MarkdownIt("commonmark").render(text)
-    assert html == ("<p>1 of 4 review units could not be reviewed (see the failed units).</p>\n"
+    assert html == ("<p>1 of 4 review units could not be reviewed.</p>\n"
                     "<p>Adds caching.</p>\n<p>Fixes the parser.</p>\n")
 
 
