@@ -101,11 +101,11 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
                              "in the base branch's config to review drafts)", options)
     loader = base_templates(source.base_repo, pull.base_sha, root=root, templates_dir=settings.templates_dir)
     env = make_environment(loader)
-    _say(options, f"pull request #{pull.number}: {source.note}")
     with engine.telemetry(settings) as record:
         review = engine.run(source.plan, settings, dry_run=bool(options["dry_run"]), use_cache=options["use_cache"],
                             templates=loader, anchor_target=source.anchor_target)
         record(review)
+    _say(options, f"pull request #{pull.number}: {source.note}")  # after the run: the note says "reviewed"
     summary = _summary_text(review, source)
     result: PublishResult | None = None
     failure: PublishError | None = None
