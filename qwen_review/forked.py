@@ -53,7 +53,8 @@ def split_map(func: Callable[[Item], bytes | None], items: Sequence[Item],
             finished = True
         finally:
             if not finished:  # the caller stopped early or failed: the child's work is not wanted
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             succeeded = _reap(pid)
         if succeeded:
             yield from _read_results(spool, len(items) - cut)
@@ -62,8 +63,10 @@ def split_map(func: Callable[[Item], bytes | None], items: Sequence[Item],
 
 
 def _can_fork() -> bool:
-    # A thread holding a lock at fork time would leave it held in the child forever.
-    return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+    # A thread holding a lock at fork time would leave it held in the child forever; with SIGCHLD
+    # ignored (inherited from whoever started us) the kernel reaps the child before we can wait for it.
+    return (sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
+            and signal.getsignal(signal.SIGCHLD) is not signal.SIG_IGN)
 
 
 def _cut(weights: Sequence[int], head_weight: float) -> int:
@@ -99,7 +102,10 @@ def _start_child(func: Callable[[Item], bytes | None], items: Sequence[Item], sp
 
 
 def _reap(pid: int) -> bool:
-    _, status = os.waitpid(pid, 0)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # reaped by someone else: its results cannot be trusted
+        return False
     return os.waitstatus_to_exitcode(status) == 0
 
 

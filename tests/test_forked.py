@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -98,3 +99,25 @@ def test_no_temporary_directory_means_no_fork(always_fork: list[int], monkeypatc
     items = list(range(1, 11))
     assert list(split_map(tagged, items, [1] * 10)) == [tagged(i) for i in items]
     assert always_fork == []
+
+
+def test_no_fork_when_sigchld_is_ignored(always_fork: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inherited SIG_IGN makes the kernel reap children at once: waiting for one would fail.
+    monkeypatch.setattr(signal, "getsignal", lambda number: signal.SIG_IGN if number == signal.SIGCHLD else None)
+    items = list(range(1, 11))
+    assert list(split_map(tagged, items, [1] * 10)) == [tagged(i) for i in items]
+    assert always_fork == []
+
+
+def test_a_child_reaped_elsewhere_is_recomputed_by_the_parent(always_fork: list[int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    real_waitpid = os.waitpid
+
+    def reaped_elsewhere(pid: int, options: int) -> tuple[int, int]:
+        real_waitpid(pid, options)
+        raise ChildProcessError(10, "No child processes")
+
+    monkeypatch.setattr(os, "waitpid", reaped_elsewhere)
+    items = list(range(1, 21))
+    assert list(split_map(tagged, items, [1] * 20)) == [
+        None if i % 5 == 0 else f"{i}:{os.getpid()}".encode() for i in items]
