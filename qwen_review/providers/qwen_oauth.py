@@ -176,11 +176,14 @@ def rotation_handler(*, variable: str, env: Mapping[str, str], warn: Warn) -> Ca
     def keep_locally(fresh: QwenCredentials) -> None:
         path = credentials_path(env)
         shown = display_path(path, env)
-        if path.exists():  # another login lives there; it is not ours to replace
+        with credentials_lock(path):  # Qwen Code or `auth login` may be writing it right now
+            exists = path.exists()
+            if not exists:
+                write_credentials(path, fresh)
+        if exists:  # another login lives there; it is not ours to replace
             warn(f"{stale}; {shown} already holds a login, so the new one was not saved: unset {variable} "
                  "and use that login, or run `qwen-review auth login`")
             return
-        write_credentials(path, fresh)
         warn(f"{stale}; the new login was saved to {shown}: unset {variable} so that later runs use it "
              f"({variable} is meant for CI; on your machine `qwen-review auth login` keeps a login fresh)")
 
