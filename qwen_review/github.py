@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -138,12 +138,13 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
                    findings: Sequence[Finding], summary_markdown: str, max_inline_comments: int,
                    commentable: Mapping[str, FileLines] | None = None, env: jinja2.Environment | None = None,
                    author: str | None = None, run_id: str | None = None,
-                   keep_previous_head: bool = False, reviewed_paths: Set[str] = frozenset()) -> PublishResult:
+                   keep_previous_head: bool = False,
+                   still_open: Callable[[OpenFinding], bool] = lambda _: True) -> PublishResult:
     """Post the new anchored findings as one review, then create or edit the summary comment.
 
     `keep_previous_head`: part of `head_sha` went unreviewed (a unit failed), so the summary keeps
     the last completely reviewed head and the next run reviews everything after it again.
-    `reviewed_paths`: the files this run reviewed; earlier findings elsewhere still count.
+    `still_open`: whether an earlier run's finding still stands (see `pr._still_open`).
 
     `commentable` is GitHub's view of the diff (`commentable_lines_from_patches(fetch_pull_files(...))`);
     it is fetched when not given. `author` (e.g. "github-actions[bot]") limits which comments count
@@ -162,7 +163,7 @@ def publish_review(client: GitHubClient, *, repository: str, number: int, head_s
     plan = plan_publication(findings=findings, previous=previous, already_inline=inline_before,
                             commentable=commentable if commentable is not None else github_view(),
                             max_inline=max_inline_comments, head_sha=head_sha, env=env,
-                            reviewed_paths=reviewed_paths)
+                            still_open=still_open)
     review_url, posted, rejected = _post_review(client, repo, pull, head_sha=head_sha, comments=plan.inline,
                                                 run_id=run_id or uuid.uuid4().hex, github_view=github_view)
     reviewed = previous.head_sha if keep_previous_head else head_sha

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +116,7 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
     elif source.since == pull.head_sha:
         # A re-run on the same head: the comment already says everything; what it counted still counts.
         _say(options, "no new commits since the last review: the summary comment is left as it is")
-        standing = previous.open
+        standing = previous.open if previous.open_known else None  # an older state knew its listed ones only
     elif review.stats.units and review.stats.failed_units >= review.stats.units:
         output.warn("no unit got an answer: nothing posted, so the next run reviews this head again")
     else:
@@ -187,7 +188,7 @@ def _publish(client: GitHubClient | None, pull: PullRequestRef, review: Review, 
                                 findings=review.findings, summary_markdown=summary,
                                 max_inline_comments=settings.max_inline_comments, commentable=commentable,
                                 env=env, author=runner.login, keep_previous_head=bool(review.failed_units),
-                                reviewed_paths=_reviewed_paths(review))
+                                still_open=_still_open(review, source, pull))
     except PublishError as exc:
         return exc, None
     posted = f"{result.inline_posted} inline comment(s)" if result.review_url else "no new inline comment"
@@ -196,10 +197,48 @@ def _publish(client: GitHubClient | None, pull: PullRequestRef, review: Review, 
     return None, result
 
 
-def _reviewed_paths(review: Review) -> frozenset[str]:
-    """The files this run looked at again (both names of a renamed file), less those of units that failed."""
+def _still_open(review: Review, source: ReviewSource, pull: PullRequestRef) -> Callable[[OpenFinding], bool]:
+    """Whether an earlier run's finding still stands after this run.
+
+    A file this run did not review (not in its diff, or in a unit that failed) keeps its findings.
+    A full review looked at every line again, so what it found is all that counts. An incremental
+    one saw only the new hunks: an earlier finding in a file it touched stands while the code it
+    quoted is still in the file at the new head (one without a quote cannot be checked, and goes).
+    """
     failed = {path for unit in review.failed_units for path in unit.files}
-    return frozenset({f.path for f in review.files} | {f.old_path for f in review.files}) - failed
+    reviewed = frozenset({f.path for f in review.files} | {f.old_path for f in review.files}) - failed
+    if source.since is None:
+        return lambda finding: finding.path not in reviewed
+    texts: dict[str, str | None] = {}
+
+    def still_open(finding: OpenFinding) -> bool:
+        if finding.path not in reviewed:
+            return True
+        if not finding.quote:
+            return False
+        if finding.path not in texts:
+            texts[finding.path] = _text_at(source, pull.head_sha or "", finding.path)
+        text = texts[finding.path]
+        return text is None or finding.quote in text  # None: the file cannot be read, so it stands
+
+    return still_open
+
+
+def _text_at(source: ReviewSource, commit: str, path: str) -> str | None:
+    """The file at `commit`, whitespace collapsed as quotes are; "" when it is gone, None when unreadable."""
+    import pygit2
+
+    from qwen_review.anchor import normalise
+
+    repo = source.plan.repo
+    try:
+        tree = repo[commit].peel(pygit2.Commit).tree
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+    if path not in tree:
+        return ""
+    blob = repo[tree[path].id]
+    return normalise(blob.data.decode("utf-8", "replace")) if isinstance(blob, pygit2.Blob) else ""
 
 
 def _with_publish_failure(code: int, failure: PublishError | None, *, pull: PullRequestRef,

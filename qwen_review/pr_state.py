@@ -97,6 +97,7 @@ class OpenFinding:
     fingerprint: str
     path: str
     severity: str
+    quote: str | None = None  # the code it quoted, whitespace collapsed: whether it is still there tells a fix
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class SummaryState:
     posted: frozenset[str] = frozenset()
     listed: tuple[ListedFinding, ...] = ()
     open: tuple[OpenFinding, ...] = ()
+    open_known: bool = True  # False for a state written before `open` existed: its inline findings are not in it
 
 
 class _StateDoc(BaseModel):
@@ -159,4 +161,5 @@ def decode_state(body: str | None) -> SummaryState:
         return SummaryState()
     # A state from before `open` existed: its listed findings are the ones known to count.
     known = doc.open if doc.open is not None else [OpenFinding(e.fingerprint, e.path, e.severity) for e in doc.listed]
-    return SummaryState(head_sha=doc.head, posted=frozenset(doc.posted), listed=tuple(doc.listed), open=tuple(known))
+    return SummaryState(head_sha=doc.head, posted=frozenset(doc.posted), listed=tuple(doc.listed), open=tuple(known),
+                        open_known=doc.open is not None)

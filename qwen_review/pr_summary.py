@@ -9,11 +9,11 @@ it cannot ping people, hide text in HTML, or open a code fence that swallows the
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from qwen_review.anchor import fingerprint
+from qwen_review.anchor import fingerprint, normalise
 from qwen_review.pr_diff import FileLines
 from qwen_review.pr_state import (
     SUMMARY_MARKER,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 BODY_BUDGET = 65_000  # GitHub refuses bodies over 65,536 characters; keep a margin
 TEXT_LIMIT = 20_000  # a finding's body or suggestion; longer suggestions are dropped, not cut
 OPEN_LIMIT = 300  # open findings kept in the hidden state, most severe first
+QUOTE_LIMIT = 200  # characters of an open finding's quote kept: enough to find the code again
 
 Reason = Literal["unanchored", "off_diff", "over_cap", "rejected"]
 REASONS: dict[str, str] = {
@@ -106,11 +107,12 @@ def _sorted(entries: Iterable[ListedFinding]) -> tuple[ListedFinding, ...]:
 
 def plan_publication(*, findings: Sequence[Finding], previous: SummaryState, already_inline: Set[str],
                      commentable: Mapping[str, FileLines], max_inline: int, head_sha: str,
-                     env: jinja2.Environment | None = None, reviewed_paths: Set[str] = frozenset()) -> PublishPlan:
+                     env: jinja2.Environment | None = None,
+                     still_open: Callable[[OpenFinding], bool] = lambda _: True) -> PublishPlan:
     """Split this run's findings into new inline comments and summary entries; keep earlier entries.
 
-    An earlier finding (listed, or counted as open) is kept while its file is not in `reviewed_paths`,
-    the files this run reviewed: once a run has looked at a file again, what it found there is what counts.
+    An earlier finding (listed, or counted as open) is kept while `still_open` says it stands
+    (the caller knows what this run reviewed again and what the code looks like now).
     """
     posted = frozenset(previous.posted | already_inline)
     first_seen = {e.fingerprint: e.seen_at for e in previous.listed}
@@ -133,20 +135,26 @@ def plan_publication(*, findings: Sequence[Finding], previous: SummaryState, alr
             inline.append(comment)
         else:
             listed.append(comment.entry)
-    carried = (e for e in previous.listed
-               if e.fingerprint not in posted and e.fingerprint not in seen and e.path not in reviewed_paths)
+    earlier = {o.fingerprint: o for o in previous.open}
+    carried = (e for e in previous.listed if e.fingerprint not in posted and e.fingerprint not in seen
+               and still_open(earlier.get(e.fingerprint) or OpenFinding(e.fingerprint, e.path, e.severity)))
     return PublishPlan(inline=tuple(inline), listed=_sorted([*listed, *carried]), posted=posted,
-                       open=open_findings(findings, previous.open, reviewed_paths=reviewed_paths))
+                       open=open_findings(findings, previous.open, still_open=still_open))
 
 
 def open_findings(findings: Sequence[Finding], earlier: Iterable[OpenFinding], *,
-                  reviewed_paths: Set[str]) -> tuple[OpenFinding, ...]:
-    """This run's findings, and the earlier ones in files this run did not review; the most severe first,
-    at most OPEN_LIMIT (the gate needs the worst, the count is then a floor)."""
-    current = {fingerprint_of(f): OpenFinding(fingerprint_of(f), f.path, f.severity) for f in findings}
-    kept = [o for o in earlier if o.path not in reviewed_paths and o.fingerprint not in current]
+                  still_open: Callable[[OpenFinding], bool]) -> tuple[OpenFinding, ...]:
+    """This run's findings, and the earlier ones that still stand; the most severe first, at most
+    OPEN_LIMIT (the gate needs the worst, the count is then a floor)."""
+    current = {fingerprint_of(f): OpenFinding(fingerprint_of(f), f.path, f.severity, _quote_of(f)) for f in findings}
+    kept = [o for o in earlier if o.fingerprint not in current and still_open(o)]
     ranked = sorted([*current.values(), *kept], key=lambda o: (-severity_rank(o.severity), o.path, o.fingerprint))
     return tuple(ranked[:OPEN_LIMIT])
+
+
+def _quote_of(finding: Finding) -> str | None:
+    quote = normalise(finding.quote or "")
+    return quote[:QUOTE_LIMIT] or None
 
 
 def next_state(plan: PublishPlan, *, head_sha: str | None, posted: Sequence[InlineComment],

@@ -75,8 +75,13 @@ def test_fail_on_judges_the_pull_request_until_the_finding_is_fixed(
     docs = github(world, capsys, "--fail-on", "high", GITHUB_EVENT_PATH=str(world.event("synchronize")))
     assert docs.code == 1
     assert world.outputs()["highest-severity"] == "high"
-    # A push that fixes app.py reviews it again and finds nothing: the check passes.
-    world.push({"app.py": base_code()}, "no eval")
+    # A push that changes app.py elsewhere: the model sees only the new hunk, and the eval is still there.
+    world.push({"app.py": edit_line(edit_line(base_code(), 5, EVAL), 35, "value_35 = 350")}, "elsewhere")
+    elsewhere = github(world, capsys, "--fail-on", "high", GITHUB_EVENT_PATH=str(world.event("synchronize")))
+    assert elsewhere.code == 1
+    assert world.outputs()["highest-severity"] == "high"
+    # A push that fixes app.py: the quoted code is gone, and the check passes.
+    world.push({"app.py": edit_line(base_code(), 35, "value_35 = 350")}, "no eval")
     fixed = github(world, capsys, "--fail-on", "high", GITHUB_EVENT_PATH=str(world.event("synchronize")))
     assert fixed.code == 0, fixed.err
     assert world.outputs()["findings"] == "0" and world.outputs()["highest-severity"] == "none"

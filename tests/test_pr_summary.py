@@ -164,7 +164,7 @@ def test_earlier_findings_stand_until_a_run_reviews_their_file_again() -> None:
                                   inline_b))
     plan = plan_publication(findings=[finding(3, fp="a-new", severity="low")], previous=previous,
                             already_inline=frozenset(), commentable=LINES, max_inline=5, head_sha="h1",
-                            reviewed_paths=frozenset({"a.py"}))
+                            still_open=lambda o: o.path != "a.py")
     # a.py was reviewed again: its old finding is gone; b.py was not: its findings still stand and are listed.
     assert [e.fingerprint for e in plan.listed] == ["b-old"]
     assert [(o.fingerprint, o.severity) for o in plan.open] == [
@@ -181,6 +181,7 @@ def test_a_state_written_before_open_findings_existed_counts_its_listed_ones() -
     old_line = "<!-- qwen-review:state v1 " + base64.b64encode(zlib.compress(json.dumps(doc).encode())).decode() + " -->"
     old_body = body.replace(body.split("\n")[1], old_line)
     assert decode_state(old_body).open == (OpenFinding("old", "a.py", "high"),)
+    assert decode_state(old_body).open_known is False and decode_state(body).open_known is True
 
 
 def test_state_round_trips_and_damage_reads_as_empty() -> None:
