@@ -69,3 +69,15 @@ def always_fork(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(forked, "MIN_PARALLEL_WEIGHT", 0)
     monkeypatch.setattr(os, "fork", counting_fork)
     yield children
+
+
+@pytest.fixture
+def two_units(repo: GitRepo) -> GitRepo:
+    """Two changed files that each fill a review unit of their own."""
+    repo.write(".qwen-review.toml", "max_prompt_tokens = 2000\n")  # one unit per file
+    repo.write("README", "x\n")
+    repo.commit("base")
+    for name in ("first.py", "second.py"):
+        repo.write(name, "".join(f"{name[:-3]}_{n} = compute({n}) + offset\n" for n in range(40)))
+    repo.commit("two files")
+    return repo

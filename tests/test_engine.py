@@ -322,17 +322,6 @@ def test_dry_run_reports_no_findings_but_counts_secrets(repo: GitRepo, capsys: p
     assert dry.json()["stats"]["redactions"] == 1
 
 
-@pytest.fixture
-def two_units(repo: GitRepo) -> GitRepo:
-    repo.write(".qwen-review.toml", "max_prompt_tokens = 2000\n")  # one unit per file
-    repo.write("README", "x\n")
-    repo.commit("base")
-    for name in ("first.py", "second.py"):
-        repo.write(name, "".join(f"{name[:-3]}_{n} = compute({n}) + offset\n" for n in range(40)))
-    repo.commit("two files")
-    return repo
-
-
 def _by_file(broken: Reply, good: Reply) -> Callable[[RecordedRequest], Reply]:
     return lambda request: broken if "=== second.py" in request.prompt_text else good
 

@@ -13,17 +13,6 @@ from tests.gitrepo import GitRepo
 CLEAN = json.dumps({"summary": "Fine.", "findings": []})
 
 
-@pytest.fixture
-def two_files(repo: GitRepo) -> GitRepo:
-    repo.write(".qwen-review.toml", "max_prompt_tokens = 2000\n")  # one unit per file
-    repo.write("README", "x\n")
-    repo.commit("base")
-    for name in ("first.py", "second.py"):
-        repo.write(name, "".join(f"{name[:-3]}_{n} = compute({n}) + offset\n" for n in range(40)))
-    repo.commit("two files")
-    return repo
-
-
 def review(repo: GitRepo, server: ModelServer, capsys: pytest.CaptureFixture[str], *args: str) -> Result:
     env = {"OPENAI_API_KEY": "sk-test-key-for-the-fake-server", "OPENAI_BASE_URL": server.base_url,
            "OPENAI_MODEL": "qwen-test"}
@@ -31,10 +20,10 @@ def review(repo: GitRepo, server: ModelServer, capsys: pytest.CaptureFixture[str
 
 
 def test_a_review_where_every_unit_failed_is_headed_not_reviewed(
-        two_files: GitRepo, model_server: ModelServer, capsys: pytest.CaptureFixture[str]) -> None:
+        two_units: GitRepo, model_server: ModelServer, capsys: pytest.CaptureFixture[str]) -> None:
     model_server.fallback = error_reply(400, "bad request")
-    text = review(two_files, model_server, capsys)
-    markdown = review(two_files, model_server, capsys, "-f", "markdown")
+    text = review(two_units, model_server, capsys)
+    markdown = review(two_units, model_server, capsys, "-f", "markdown")
 
     assert text.code == markdown.code == 0  # --on-error warn, as the hooks run
     assert text.out.splitlines()[1] == "Not reviewed: 2 of 2 units failed."
@@ -46,13 +35,13 @@ def test_a_review_where_every_unit_failed_is_headed_not_reviewed(
 
 
 def test_a_partly_reviewed_change_says_which_part_had_no_findings(
-        two_files: GitRepo, model_server: ModelServer, capsys: pytest.CaptureFixture[str]) -> None:
+        two_units: GitRepo, model_server: ModelServer, capsys: pytest.CaptureFixture[str]) -> None:
     def by_file(request: RecordedRequest) -> Reply:
         return error_reply(400, "bad request") if "=== second.py" in request.prompt_text else Reply(text=CLEAN)
 
     model_server.fallback = by_file
-    text = review(two_files, model_server, capsys)
-    markdown = review(two_files, model_server, capsys, "-f", "markdown")
+    text = review(two_units, model_server, capsys)
+    markdown = review(two_units, model_server, capsys, "-f", "markdown")
 
     assert text.out.splitlines()[1] == "No findings in the reviewed part; 1 of 2 units could not be reviewed."
     assert "\n\nNo findings in the reviewed part; **1 of 2 units could not be reviewed**.\n" in markdown.out
