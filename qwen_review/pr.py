@@ -22,7 +22,7 @@ from qwen_review.pr_actions import annotate, append_step_summary, step_summary_r
 from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
 from qwen_review.pr_state import OpenFinding, SummaryState
 from qwen_review.pr_summary import fingerprint_of
-from qwen_review.review import SEVERITIES, severity_rank
+from qwen_review.review import highest_severity, severity_rank
 
 if TYPE_CHECKING:
     import jinja2
@@ -132,10 +132,10 @@ def _review(runner: RunnerEnv, stack: contextlib.ExitStack, client: GitHubClient
 
 
 def _gate(standing: tuple[OpenFinding, ...], review: Review, fail_on: str, options: dict[str, Any]) -> int:
-    """`fail_on` judges the pull request as it stands: earlier findings in files not reviewed again still count.
+    """`fail_on` judges the pull request as it stands: earlier findings still count until fixed (`_still_open`).
 
-    Otherwise a re-run, or a push that changes only other files, would pass a check that a
-    finding nobody fixed had failed.
+    Otherwise a re-run, or a push that changes other code, would pass a check that a finding
+    nobody fixed had failed.
     """
     threshold = severity_rank(fail_on)
     if threshold < 0:
@@ -144,7 +144,7 @@ def _gate(standing: tuple[OpenFinding, ...], review: Review, fail_on: str, optio
     earlier = [o for o in standing if o.fingerprint not in current and severity_rank(o.severity) >= threshold]
     if earlier:
         _say(options, f"{len(earlier)} finding(s) at or above {fail_on} from earlier runs still stand "
-                      "(in files this run did not review again)")
+                      "(not fixed since)")
     worst = max((severity_rank(o.severity) for o in standing), default=-1)
     return EXIT_FINDINGS if worst >= threshold else EXIT_OK
 
@@ -289,8 +289,8 @@ def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment
     highest severity and the comment URL as outputs."""
     text = ""  # after the report, which step_summary_report keeps under GitHub's size limit
     if standing is not None and len(standing) > len(review.findings):
-        text += (f"\n\n{len(standing)} finding(s) stand on the pull request, counting earlier runs' "
-                 f"in files this run did not review again (highest: {_highest(standing)}).")
+        text += (f"\n\n{len(standing)} finding(s) stand on the pull request, counting earlier runs' that are "
+                 f"not fixed since (highest: {highest_severity(o.severity for o in standing)}).")
     if result is not None:
         text += f"\n\nSummary comment: {result.comment_url}"
     elif failure is not None:
@@ -299,13 +299,8 @@ def _report_to_runner(runner: RunnerEnv, review: Review, env: jinja2.Environment
                         step_summary_report(review, env=env, footer=text, full_report=full_report))
     write_outputs(runner.output, {"findings": str(len(review.findings) if standing is None else len(standing)),
                                   "highest-severity": review.highest_severity() if standing is None
-                                  else _highest(standing),
+                                  else highest_severity(o.severity for o in standing),
                                   "comment-url": result.comment_url if result is not None else ""})
-
-
-def _highest(standing: tuple[OpenFinding, ...]) -> str:
-    ranks = [severity_rank(o.severity) for o in standing]
-    return SEVERITIES[max(ranks)] if ranks else "none"
 
 
 def _skip(runner: RunnerEnv, reason: str, options: dict[str, Any]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +17,12 @@ Side = Literal["LEFT", "RIGHT"]
 def severity_rank(severity: str) -> int:
     """0 for info up to 4 for critical; -1 for `none` (the --fail-on level that never fails)."""
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def highest_severity(severities: Iterable[str]) -> str:
+    """The highest of `severities`, or "none" when there is none."""
+    ranks = [severity_rank(severity) for severity in severities]
+    return SEVERITIES[max(ranks)] if ranks else "none"
 
 
 def severity_first(finding: Finding) -> tuple[int, str, int]:
@@ -107,5 +114,4 @@ class Review:
     dry_run: bool = False
 
     def highest_severity(self) -> str:
-        ranks = [severity_rank(f.severity) for f in self.findings]
-        return SEVERITIES[max(ranks)] if ranks else "none"
+        return highest_severity(f.severity for f in self.findings)
