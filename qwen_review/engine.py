@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 from qwen_review import output
 from qwen_review.diff import is_unchanged
 from qwen_review.errors import EXIT_FINDINGS, EXIT_OK, EXIT_PROVIDER, ProviderError, UsageError
-from qwen_review.review import FailedUnit, Finding, ProviderInfo, Request, Review, severity_first, severity_rank
+from qwen_review.review import (
+    FailedUnit,
+    Finding,
+    ProviderInfo,
+    Request,
+    Review,
+    blocking,
+    severity_first,
+)
 from qwen_review.scrub import public_url
 from qwen_review.target import Target, open_repository, resolve
 
@@ -255,11 +263,7 @@ def exit_code(review: Review, fail_on: str, on_error: str = "fail") -> int:
             return EXIT_PROVIDER
         if problem:
             output.warn(f"{problem}; continuing (on_error = warn)")
-    threshold = severity_rank(fail_on)
-    if threshold < 0:
-        return EXIT_OK
-    worst = max((severity_rank(f.severity) for f in review.findings), default=-1)
-    return EXIT_FINDINGS if worst >= threshold else EXIT_OK
+    return EXIT_FINDINGS if blocking((f.severity for f in review.findings), fail_on) else EXIT_OK
 
 
 def deliver(review: Review, settings: Settings | None, *, fmt: str, output_path: Path | None,

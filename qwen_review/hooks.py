@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from qwen_review import output
 from qwen_review.envfiles import load_for_this_process
 from qwen_review.errors import EXIT_FINDINGS, EXIT_OK
-from qwen_review.review import severity_rank
+from qwen_review.review import blocking
 
 if TYPE_CHECKING:
     import pygit2
@@ -173,11 +173,11 @@ def _review_plan(plan: ReviewPlan, settings: Settings, options: dict[str, Any], 
         return 0
     code = engine.deliver(review, settings, fmt=options["fmt"], output_path=output_path, templates=templates)
     if code == EXIT_FINDINGS:  # said even with -q: a blocked commit must say why
-        blocking = sum(severity_rank(f.severity) >= severity_rank(settings.fail_on) for f in review.findings)
+        count = blocking((f.severity for f in review.findings), settings.fail_on)
         # Under the pre-commit framework (it sets PRE_COMMIT=1), SKIP skips this hook alone, not every hook.
         skip = f"SKIP=qwen-review git {gate}" if os.environ.get("PRE_COMMIT") == "1" else f"git {gate} --no-verify"
-        output.notice(f"{gate} blocked: {blocking} finding{'s' * (blocking != 1)} at or above {settings.fail_on}; "
-                      f"fix {'them' if blocking != 1 else 'it'}, or skip the review once with `{skip}`")
+        output.notice(f"{gate} blocked: {count} finding{'s' * (count != 1)} at or above {settings.fail_on}; "
+                      f"fix {'them' if count != 1 else 'it'}, or skip the review once with `{skip}`")
     return code
 
 

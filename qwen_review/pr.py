@@ -22,7 +22,7 @@ from qwen_review.pr_actions import annotate, append_step_summary, step_summary_r
 from qwen_review.pr_event import PullRequestRef, RunnerEnv, Skip, pull_request_of, read_payload
 from qwen_review.pr_state import OpenFinding, SummaryState
 from qwen_review.pr_summary import fingerprint_of
-from qwen_review.review import highest_severity, severity_rank
+from qwen_review.review import blocking, highest_severity
 
 if TYPE_CHECKING:
     import jinja2
@@ -137,16 +137,11 @@ def _gate(standing: tuple[OpenFinding, ...], review: Review, fail_on: str, optio
     Otherwise a re-run, or a push that changes other code, would pass a check that a finding
     nobody fixed had failed.
     """
-    threshold = severity_rank(fail_on)
-    if threshold < 0:
-        return EXIT_OK
     current = {fingerprint_of(f) for f in review.findings}
-    earlier = [o for o in standing if o.fingerprint not in current and severity_rank(o.severity) >= threshold]
+    earlier = blocking((o.severity for o in standing if o.fingerprint not in current), fail_on)
     if earlier:
-        _say(options, f"{len(earlier)} finding(s) at or above {fail_on} from earlier runs still stand "
-                      "(not fixed since)")
-    worst = max((severity_rank(o.severity) for o in standing), default=-1)
-    return EXIT_FINDINGS if worst >= threshold else EXIT_OK
+        _say(options, f"{earlier} finding(s) at or above {fail_on} from earlier runs still stand (not fixed since)")
+    return EXIT_FINDINGS if blocking((o.severity for o in standing), fail_on) else EXIT_OK
 
 
 def _has_provider(flags: dict[str, Any]) -> bool:

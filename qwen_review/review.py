@@ -25,6 +25,12 @@ def highest_severity(severities: Iterable[str]) -> str:
     return SEVERITIES[max(ranks)] if ranks else "none"
 
 
+def blocking(severities: Iterable[str], fail_on: str) -> int:
+    """How many of `severities` are at or above the `--fail-on` level (none for `none`)."""
+    threshold = severity_rank(fail_on)
+    return 0 if threshold < 0 else sum(severity_rank(severity) >= threshold for severity in severities)
+
+
 def severity_first(finding: Finding) -> tuple[int, str, int]:
     """Sort key: highest severity first, then by path and line."""
     return -severity_rank(finding.severity), finding.path, finding.line or 0
