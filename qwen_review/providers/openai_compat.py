@@ -163,14 +163,11 @@ class ChatClient:
                 retry_after = parse_retry_after(exc.response.headers)
                 if retry_after is not None:
                     last_error += f" (Retry-After {retry_after:g} s)"
-                if action is Action.REFRESH:
-                    if self._refresh_token is None or refreshed:
-                        raise self._fail(ModelAuthError(self._message(last_error), status=status,
-                                                        oauth=self._refresh_token is not None)) from None
+                if action is Action.REFRESH and self._refresh_token is not None and not refreshed:
                     refreshed = True
                     self._refresh(generation)
                     continue
-                if action is Action.DENIED:
+                if action in (Action.REFRESH, Action.DENIED):  # rejected after a refresh, or not allowed at all
                     raise self._fail(ModelAuthError(self._message(last_error), status=status,
                                                     oauth=self._refresh_token is not None)) from None
                 if action is Action.DROP_JSON_MODE:
