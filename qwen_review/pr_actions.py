@@ -31,13 +31,18 @@ def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
+def in_github_actions(env: Mapping[str, str]) -> bool:
+    """A GitHub Actions runner: workflow commands are read there, and the action's inputs configure a run."""
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
 def annotate(level: str, message: str, *, title: str = "qwen-review") -> None:
     """`::error::` / `::warning::` / `::notice::` on stderr (the runner reads both streams; stdout holds the report).
 
     Only inside GitHub Actions (`GITHUB_ACTIONS=true`): in a terminal the workflow command would be
     a second copy of the `qwen-review: error: ...` line that every message gets anyway.
     """
-    if os.environ.get("GITHUB_ACTIONS") != "true":
+    if not in_github_actions(os.environ):
         return
     title_value = escape_data(title).replace(":", "%3A").replace(",", "%2C")
     sys.stderr.write(f"::{level} title={title_value}::{escape_data(message)}\n")

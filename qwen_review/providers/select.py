@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from qwen_review.errors import ConfigError, CredentialsError
+from qwen_review.pr_actions import in_github_actions
 from qwen_review.providers.credentials_file import credentials_path
 from qwen_review.providers.oauth_http import Sleep, api_base_url
 from qwen_review.providers.qwen_oauth import DEFAULT_OAUTH_MODEL, QwenTokenSource, Warn, display_path, find_login
@@ -76,7 +77,7 @@ def select_provider(
             f"an OpenAI-compatible endpoint is configured ({public_url(base_url)}) but OPENAI_API_KEY is not set: "
             "set it (any non-empty value for a local server that checks none)",
             hint=("pass the key through the action's `api-key` input from a repository secret"
-                  if env.get("GITHUB_ACTIONS") == "true" else
+                  if in_github_actions(env) else
                   "to use the Qwen OAuth login instead, pass --provider qwen-oauth (or set provider = \"qwen-oauth\")"),
         )
     login = find_login(env, warn=warn, timeout=timeout, sleep=sleep)
@@ -131,7 +132,7 @@ ACTIONS_HINT = ("store the key as a repository secret (Settings > Secrets and va
 def no_provider_error(env: Mapping[str, str], *, forced: ProviderKind | None = None) -> CredentialsError:
     """Exit 2 naming the three ways to configure a provider (in GitHub Actions: the action's inputs and a secret)."""
     creds = display_path(credentials_path(env), env)
-    in_actions = env.get("GITHUB_ACTIONS") == "true"  # a runner: no one to run `auth login`, no use for --dry-run
+    in_actions = in_github_actions(env)  # a runner: no one to run `auth login`, no use for --dry-run
     if forced == "qwen-oauth":
         message = (f"--provider qwen-oauth needs a Qwen OAuth login: QWEN_OAUTH_REFRESH_TOKEN or QWEN_OAUTH_CREDS, "
                    f"or {creds} (`qwen-review auth login`)")
