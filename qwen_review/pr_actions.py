@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import sys
 import uuid
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qwen_review.errors import UsageError
+from qwen_review.report.markdown import fence_closes, fence_opened
 
 if TYPE_CHECKING:
     import jinja2
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 STEP_SUMMARY_BUDGET = 1_000_000
 _BODY_LIMITS = (None, 1_000, 0)  # None: as the PR comments cap them (pr_summary.TEXT_LIMIT)
 _TITLE_LIMIT = 300
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 def escape_data(text: str) -> str:
@@ -136,12 +135,9 @@ def _cut(markdown: str, budget: int) -> str:
         if size > budget:
             break
         offset += len(line)
-        marker = _FENCE.match(line)
-        if marker is None:
-            continue
         if fence is None:
-            fence = marker[1]
-        elif marker[1][0] == fence[0] and len(marker[1]) >= len(fence) and not line[marker.end():].strip():
+            fence = fence_opened(line)
+        elif fence_closes(line, fence):
             fence = None
     else:
         return markdown

@@ -48,18 +48,16 @@ def neutralize(text: str) -> str:
     fence: str | None = None
     for line in text.splitlines(keepends=True):
         if fence is None:
-            opened = _FENCE_OPEN.match(line.rstrip("\r\n"))
-            if opened and not (opened[1][0] == "`" and "`" in opened[2]):
+            fence = fence_opened(line)
+            if fence is not None:
                 out.append(_neutralize_prose("".join(prose)))
                 prose = []
-                fence = opened[1]
                 out.append(line)
             else:
                 prose.append(line)
             continue
         out.append(line)
-        closed = _FENCE_CLOSE.match(line.rstrip("\r\n"))
-        if closed and closed[1][0] == fence[0] and len(closed[1]) >= len(fence):
+        if fence_closes(line, fence):
             fence = None
     out.append(_neutralize_prose("".join(prose)))
     result = "".join(out)
@@ -67,6 +65,20 @@ def neutralize(text: str) -> str:
         # An unterminated fence would turn everything after it in the report into code.
         result += ("" if result.endswith("\n") else "\n") + fence + "\n"
     return result
+
+
+def fence_opened(line: str) -> str | None:
+    """The fence (its run of backticks or tildes) that `line` opens, as CommonMark reads it; None if none."""
+    opened = _FENCE_OPEN.match(line.rstrip("\r\n"))
+    if opened is None or (opened[1][0] == "`" and "`" in opened[2]):  # a backtick fence's info has no backtick
+        return None
+    return opened[1]
+
+
+def fence_closes(line: str, fence: str) -> bool:
+    """Whether `line` closes the code block `fence` opened: the same character, at least as many, nothing after."""
+    closed = _FENCE_CLOSE.match(line.rstrip("\r\n"))
+    return closed is not None and closed[1][0] == fence[0] and len(closed[1]) >= len(fence)
 
 
 def _neutralize_prose(text: str) -> str:
